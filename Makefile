@@ -1,0 +1,49 @@
+# The scaling lab's entry points. `make help` lists them.
+# Set-up is idempotent: each target installs only what is missing.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= full
+# Options for `make up`, passed to `python -m infra up`, e.g. make up UP_ARGS="--web 3".
+UP_ARGS ?=
+# Debian packages the stack, the browser tests and the report need (PostgreSQL is installed
+# by `python -m infra up --db postgres` when it is first asked for).
+DEBIAN_PACKAGES := redis-server haproxy chromium chromium-driver wrk poppler-utils pen
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system venv test test-unit up down status report clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: system venv ## install what is missing: Debian packages and .venv/
+
+system: ## install the Debian packages the stack needs (with sudo when not root)
+	@bash infra/install_system_packages.sh $(DEBIAN_PACKAGES)
+
+venv: $(VENV)/.installed ## create .venv/ with the pinned requirements
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned Python packages into $(VENV)/ ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+test: setup ## run the whole test suite (unit, stack, integration)
+	$(PY) -m pytest
+
+test-unit: venv ## run only the unit tests (no processes started)
+	$(PY) -m pytest tests/unit
+
+up: setup ## start the site at http://127.0.0.1:8000
+	$(PY) -m infra up $(UP_ARGS)
+
+down: venv ## stop everything `make up` started
+	$(PY) -m infra down
+
+status: venv ## show every process of the stack, its port, pid and health
+	$(PY) -m infra status
+
+clean: down ## stop the stack and remove generated local state (not data/runs/)
+	rm -rf data/state data/*.sqlite3*

@@ -1,0 +1,171 @@
+"""The one settings module of every tier. Everything that differs between tiers, instances
+and machines comes from environment variables prefixed LAB_ (see `env()` calls below)."""
+import os
+import secrets
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = APP_DIR.parent
+
+
+def env(name, default=None):
+    return os.environ.get(f"LAB_{name}", default)
+
+
+def env_bool(name, default=False):
+    return env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def generated_secret(name):
+    """A secret from the environment, else one generated on first use and kept (mode 0600) in
+    .secrets/, which git ignores: no secret is ever in the repository, and every instance
+    started on this machine shares the same value."""
+    value = env(name)
+    if value:
+        return value
+    folder = Path(env("SECRETS_DIR", REPO_DIR / ".secrets"))
+    path = folder / name.lower()
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+
+# Which tier this process serves: entity | experience | web, or "all" (tests, manage.py).
+TIER = env("TIER", "all")
+INSTANCE = env("INSTANCE", f"{TIER}-local")  # sent back as X-Served-By
+TIERS = ("entity", "experience", "web") if TIER == "all" else (TIER,)
+
+SECRET_KEY = generated_secret("SECRET_KEY")
+SERVICE_TOKEN = generated_secret("SERVICE_TOKEN")  # only the experience tier holds it
+DEBUG = env_bool("DEBUG")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+
+# Where the other tiers are (the HAProxy frontends in the running stack).
+ENTITY_URL = env("ENTITY_URL", "http://127.0.0.1:8002")
+EXPERIENCE_URL = env("EXPERIENCE_URL", "http://127.0.0.1:8001")
+# Calls between tiers: a short connect timeout so a dead tier fails fast (503), a read
+# timeout that still lets a slow search finish.
+UPSTREAM_CONNECT_TIMEOUT = float(env("UPSTREAM_CONNECT_TIMEOUT", "1.0"))
+UPSTREAM_READ_TIMEOUT = float(env("UPSTREAM_READ_TIMEOUT", "5.0"))
+
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6390/0")
+CACHE_MODE = env("CACHE_MODE", "off")  # off | ttl | invalidate | django
+CACHE_TTL = int(env("CACHE_TTL", "300"))
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "django.contrib.messages",
+    "entity",
+    "experience",
+    "web",
+]
+
+MIDDLEWARE = [
+    "marketplace.middleware.served_by",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+if "web" in TIERS:
+    MIDDLEWARE += [
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+
+ROOT_URLCONF = "marketplace.urls"
+WSGI_APPLICATION = "marketplace.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The database belongs to the entity tier; other tiers never open it.
+if env("DB", "sqlite") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": env("PG_HOST", "127.0.0.1"),
+            "PORT": env("PG_PORT", "5433"),
+            "NAME": env("PG_NAME", "marketplace"),
+            "USER": env("PG_USER", "marketplace"),
+            "PASSWORD": env("PG_PASSWORD", ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env("SQLITE_PATH", str(REPO_DIR / "data" / "marketplace.sqlite3")),
+            "OPTIONS": {
+                # WAL lets readers in other gunicorn processes run beside one writer;
+                # IMMEDIATE takes the write lock at BEGIN so writers queue instead of
+                # failing with "database is locked" half-way through a transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+if env_bool("FAST_HASHER"):  # tests only: hashing strength is not what they measure
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATOR_LIFETIME_HOURS = int(env("AUTHENTICATOR_LIFETIME_HOURS", "24"))
+
+# Bodies larger than this are refused with a 400 before any parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(env("MAX_BODY_BYTES", str(64 * 1024)))
+
+# The authenticator cookie the web tier sets after log in.
+AUTH_COOKIE_NAME = "auth"
+AUTH_COOKIE_SECURE = env_bool("COOKIE_SECURE")  # on behind TLS; off on plain-HTTP loopback
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = AUTH_COOKIE_SECURE
+SESSION_COOKIE_SECURE = AUTH_COOKIE_SECURE
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env("STATIC_ROOT", str(REPO_DIR / "data" / "static"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env("LOG_LEVEL", "WARNING")},
+    # a 4xx is the client's mistake, answered with a clear error: not worth a log line each
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,7 @@
+"""WSGI entry point: gunicorn runs `marketplace.wsgi:application` for every tier."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+application = get_wsgi_application()
