@@ -1,5 +1,7 @@
 """What the entity API does, one function per operation. Views parse and render; these
 functions hold the rules and raise ApiError for anything the caller got wrong."""
+from decimal import Decimal
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -98,12 +100,20 @@ def create_listing(data):
         raise ApiError(422, "invalid", "Some fields are missing or invalid.",
                        {"seller_id": ["No such user."]})
     return Listing.objects.create(seller=seller, title=data.title, description=data.description,
-                                  price=data.price, status=data.status)
+                                  price=cents(data.price), status=data.status)
+
+
+def cents(price):
+    """12.5 -> 12.50: the answer shows the price as the database stores it."""
+    return price.quantize(Decimal("0.01"))
 
 
 def update_listing(listing_id, data):
     listing = get_or_404(listings(), listing_id, "listing")
-    for field, value in data.dict(exclude_none=True).items():
+    changes = data.dict(exclude_none=True)
+    if "price" in changes:
+        changes["price"] = cents(changes["price"])
+    for field, value in changes.items():
         setattr(listing, field, value)
     listing.save()
     return listing

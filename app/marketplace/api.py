@@ -51,8 +51,12 @@ def field_errors(errors):
     (body/query/path and the parameter name) are not a field a user typed."""
     fields = {}
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-        name = ".".join(loc[1:]) or "__all__"
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc[:1] == ["body"]:
+            loc = loc[2:]  # ("body", <parameter name>, field, ...)
+        elif loc[:1] in (["query"], ["path"]):
+            loc = loc[1:]
+        name = ".".join(loc) or "__all__"
         message = error.get("msg", "Invalid value.").removeprefix("Value error, ")
         fields.setdefault(name, []).append(message)
     return fields
@@ -95,4 +99,4 @@ def make_api(title, namespace, description="", auth=None):
 
 
 ERRORS = {400: ErrorEnvelope, 401: ErrorEnvelope, 403: ErrorEnvelope, 404: ErrorEnvelope,
-          409: ErrorEnvelope, 413: ErrorEnvelope, 422: ErrorEnvelope}
+          409: ErrorEnvelope, 413: ErrorEnvelope, 422: ErrorEnvelope, 503: ErrorEnvelope}
