@@ -3,7 +3,7 @@ operation needs the service credential that only the experience tier holds."""
 import hmac
 
 from django.conf import settings
-from ninja import Query
+from ninja import Query, Status
 from ninja.security import APIKeyHeader
 
 from marketplace.api import ERRORS, envelope, make_api, ok
@@ -34,7 +34,7 @@ def answers(schema, status=200):
 
 @api.post("/users", response=answers(s.UserOut, 201), tags=["users"])
 def create_user(request, payload: s.UserIn):
-    return 201, ok(services.create_user(payload))
+    return Status(201, ok(services.create_user(payload)))
 
 
 @api.get("/users", response=answers(s.UserPage), tags=["users"])
@@ -61,7 +61,7 @@ def delete_user(request, user_id: int):
 
 @api.post("/listings", response=answers(s.ListingOut, 201), tags=["listings"])
 def create_listing(request, payload: s.ListingIn):
-    return 201, ok(services.create_listing(payload))
+    return Status(201, ok(services.create_listing(payload)))
 
 
 @api.get("/listings", response=answers(s.ListingPage), tags=["listings"])
@@ -94,7 +94,7 @@ def record_view(request, listing_id: int):
 @api.post("/authenticators", response=answers(s.IssuedAuthenticator, 201),
           tags=["authenticators"])
 def log_in(request, payload: s.Credentials):
-    return 201, ok(services.log_in(payload))
+    return Status(201, ok(services.log_in(payload)))
 
 
 @api.post("/authenticators/verify", response=answers(s.VerifiedAuthenticator),

@@ -1,7 +1,7 @@
 """The experience tier's JSON API: one call per screen of the site (or of a mobile app).
 Public: it holds the service credential for the entity tier and never exposes it."""
 from django.http import HttpResponse
-from ninja import Query
+from ninja import Query, Status
 from ninja.security import HttpBearer
 
 from marketplace.api import ERRORS, envelope, make_api, ok
@@ -63,7 +63,7 @@ def search(request, response: HttpResponse, query: Query[s.SearchQuery]):
 
 @api.post("/signup", response=answers(s.Session, 201), tags=["accounts"])
 def sign_up(request, payload: s.SignupIn):
-    return 201, ok(services.sign_up(payload))
+    return Status(201, ok(services.sign_up(payload)))
 
 
 @api.post("/login", response=answers(s.Session), tags=["accounts"])
@@ -84,4 +84,4 @@ def me(request):
 @api.post("/listings", response=answers(s.CreatedListing, 201), auth=Authenticator(),
           tags=["listings"])
 def create_listing(request, payload: s.NewListingIn):
-    return 201, ok(services.create_listing(request.auth["user"], payload))
+    return Status(201, ok(services.create_listing(request.auth["user"], payload)))

@@ -1,11 +1,14 @@
 """Unit tests run all three tiers in one process: calls between tiers go through Django's test
 client instead of the network, so the experience and web tiers are tested against the real
 entity code and the throwaway test database."""
+from decimal import Decimal
+
 import httpx
 import pytest
 from django.test import Client
 
 from marketplace import upstream
+from tests.unit.json_api import JsonClient
 
 
 class DjangoClientTransport(httpx.BaseTransport):
@@ -32,3 +35,43 @@ def tiers_in_process(db):
     yield
     for name in ("entity", "experience"):
         upstream.use_transport(name, None)
+
+
+@pytest.fixture
+def entity_api(settings):
+    return JsonClient("/entity/v1", {"X-Service-Token": settings.SERVICE_TOKEN})
+
+
+@pytest.fixture
+def experience_api():
+    return JsonClient("/exp/v1")
+
+
+STRONG_PASSWORD = "a sturdy passphrase 42"
+
+
+@pytest.fixture
+def make_user():
+    from entity.models import User
+
+    def make(username="alice", password=STRONG_PASSWORD, **fields):
+        user = User(username=username, email=f"{username}@example.com",
+                    display_name=fields.pop("display_name", username.title()), **fields)
+        user.set_password(password)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_listing(make_user):
+    from entity.models import Listing
+
+    def make(title="Oak desk", price="120.00", seller=None, **fields):
+        seller = seller or make_user(f"seller{Listing.objects.count() + 1}")
+        return Listing.objects.create(title=title, price=Decimal(price), seller=seller,
+                                      description=fields.pop("description", f"A fine {title}."),
+                                      **fields)
+
+    return make
