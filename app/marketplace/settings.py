@@ -169,3 +169,23 @@ LOGGING = {
     # a 4xx is the client's mistake, answered with a clear error: not worth a log line each
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- web tier (owned by app/web/) -----------------------------------------------------------
+if "web" in TIERS:
+    # WhiteNoise serves the stylesheet from the web process itself, right after
+    # SecurityMiddleware as its docs ask: https://whitenoise.readthedocs.io/en/stable/django.html
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
+    # request.account (the logged-in user, asked of the experience tier only when the auth
+    # cookie exists), Cache-Control: private for logged-in visitors, friendly 404/503 pages.
+    MIDDLEWARE.append("web.visitor.VisitorMiddleware")
+    # Serve app/web/static/ straight from the app directories, so the site works with DEBUG
+    # off and without `collectstatic` (files are indexed once at start-up); a collected
+    # STATIC_ROOT is used too when it exists. WhiteNoise warns at every start when STATIC_ROOT
+    # does not exist yet, which is the normal case here.
+    WHITENOISE_USE_FINDERS = True
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"No directory at: ", category=UserWarning)
+    # A form posted without a valid CSRF token gets the site's own 403 page.
+    CSRF_FAILURE_VIEW = "web.views.csrf_failure"
