@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full
+# Overrides for `make report`, e.g. make report SET="load_max_users=60 wrk_seconds=5".
+SET ?=
 # Options for `make up`, passed to `python -m infra up`, e.g. make up UP_ARGS="--web 3".
 UP_ARGS ?=
 # Debian packages the stack, the browser tests and the report need (PostgreSQL is installed
@@ -12,7 +14,7 @@ UP_ARGS ?=
 DEBIAN_PACKAGES := redis-server haproxy chromium chromium-driver wrk poppler-utils pen
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system venv test test-unit up down status report clean
+.PHONY: help setup system venv test test-unit up down status report jupyter clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +46,13 @@ down: venv ## stop everything `make up` started
 
 status: venv ## show every process of the stack, its port, pid and health
 	$(PY) -m infra status
+
+report: setup ## run every notebook and write writeup/report.html and .pdf (PROFILE=quick for a short run)
+	$(PY) -m lab report --profile $(PROFILE) $(foreach s,$(SET),--set $(s))
+
+jupyter: venv ## explore the notebooks interactively in JupyterLab (installed on first use)
+	@$(VENV)/bin/jupyter-lab --version >/dev/null 2>&1 || $(PY) -m pip install --quiet jupyterlab
+	$(VENV)/bin/jupyter-lab --ip 127.0.0.1 --no-browser notebooks/
 
 clean: down ## stop the stack and remove generated local state (not data/runs/)
 	rm -rf data/state data/*.sqlite3*
