@@ -30,6 +30,8 @@ $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the pinned Python packages into $(VENV)/ ..."
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# the repository root on the venv's path: notebooks and tools import infra and lab from anywhere
+	@$(PY) -c "import site; open(site.getsitepackages()[0] + '/scaling-lab.pth', 'w').write('$(CURDIR)\n')"
 	@touch $@
 
 test: setup ## run the whole test suite (unit, stack, integration)
