@@ -189,3 +189,46 @@ if "web" in TIERS:
     warnings.filterwarnings("ignore", message=r"No directory at: ", category=UserWarning)
     # A form posted without a valid CSRF token gets the site's own 403 page.
     CSRF_FAILURE_VIEW = "web.views.csrf_failure"
+
+# --- page cache (issue 4: app/web/pagecache/, app/entity/invalidation.py) ---------------------
+# CACHE_MODE picks the design compared in the lab: off | ttl | invalidate (redis-py, our own
+# middleware) | django (Django's cache middleware with its Redis backend, the baseline).
+# Tunables, all in seconds unless named otherwise:
+PAGE_CACHE_GRACE = float(env("CACHE_GRACE", "30"))  # an expired page may be served STALE this
+#   long after its TTL while one request re-renders it (Redis drops it at TTL + grace)
+PAGE_CACHE_WAIT = float(env("CACHE_WAIT", "1.0"))  # how long a request waits for another's
+#   render of an invalidated page before rendering it itself
+PAGE_CACHE_LOCK_TTL = float(env("CACHE_LOCK_TTL", "5"))  # render lock; outlives a slow render
+PAGE_CACHE_PASS_TTL = float(env("CACHE_PASS_TTL", "10"))  # "not cacheable" marker of a URL
+PAGE_CACHE_MAX_BYTES = int(env("CACHE_MAX_BYTES", str(1024 * 1024)))
+# Redis down or slow must cost a page at most one short timeout, then nothing while the
+# circuit breaker is open (https://redis.readthedocs.io/en/stable/connections.html).
+PAGE_CACHE_SOCKET_TIMEOUT = float(env("CACHE_SOCKET_TIMEOUT", "0.1"))
+PAGE_CACHE_BREAKER_FAILURES = int(env("CACHE_BREAKER_FAILURES", "3"))
+PAGE_CACHE_BREAKER_COOLDOWN = float(env("CACHE_BREAKER_COOLDOWN", "1.0"))
+if "web" in TIERS:
+    _after_served_by = MIDDLEWARE.index("marketplace.middleware.served_by") + 1
+    if CACHE_MODE == "django":
+        # https://docs.djangoproject.com/en/5.2/topics/cache/#the-per-site-cache: Update first
+        # (outermost, after served_by so X-Served-By is not cached), Fetch last. Vary: Cookie
+        # keeps a logged-in visitor from being served the anonymous page.
+        CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "pc-django",
+                "OPTIONS": {"socket_timeout": PAGE_CACHE_SOCKET_TIMEOUT,
+                            "socket_connect_timeout": PAGE_CACHE_SOCKET_TIMEOUT},
+            }
+        }
+        CACHE_MIDDLEWARE_SECONDS = CACHE_TTL
+        CACHE_MIDDLEWARE_KEY_PREFIX = "page"
+        MIDDLEWARE[_after_served_by:_after_served_by] = [
+            "web.pagecache.middleware.DjangoModeStatus",
+            "django.middleware.cache.UpdateCacheMiddleware",
+            "web.pagecache.middleware.DjangoVaryOnCookie",
+        ]
+        MIDDLEWARE.append("django.middleware.cache.FetchFromCacheMiddleware")
+    else:
+        # Outermost of the web middleware: a hit skips all the others (off: headers only).
+        MIDDLEWARE.insert(_after_served_by, "web.pagecache.middleware.PageCacheMiddleware")
