@@ -1,0 +1,198 @@
+"""The marketplace's traffic, for locust: anonymous visitors who browse (home page, listings
+with a skewed popularity, search, seller pages) and a small share of sellers who log in and
+put things up for sale.
+
+Run it headless as the lab does (lab/loadtest.py), e.g.
+
+    LOAD_STEP_USERS=10 LOAD_STEP_SECONDS=15 LOAD_MAX_USERS=60 \\
+    .venv/bin/locust -f tests/load/locustfile.py --headless --host http://127.0.0.1:8000 \\
+        --csv data/runs/x/perf/site --csv-full-history --json-file data/runs/x/perf/site \\
+        --html data/runs/x/perf/site.html
+
+The step-load shape (tests/load/plumbing.py) ends the run by itself. Before the first user
+starts, the locustfile reads real listing ids, seller ids and usernames from the site's own
+pages, so it never assumes what the seed made."""
+from __future__ import annotations
+
+import os
+import random
+import re
+import urllib.request
+import uuid
+
+from locust import FastHttpUser, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner
+
+import plumbing
+from plumbing import StepShape, check_page  # noqa: F401  (locust picks the shape up here)
+from lab import traffic
+
+THINK_TIME = traffic.think_time()
+SELLER_SHARE = float(os.environ.get(traffic.ENV_SELLER_SHARE) or 0.05)
+PASSWORD = os.environ.get(traffic.ENV_PASSWORD) or traffic.DEFAULT_PASSWORD
+# Search result pages read while discovering: spread over the whole catalogue so the popular
+# listings are not all among the newest.
+DISCOVERY_PAGES = int(os.environ.get("LOAD_DISCOVERY_PAGES") or 12)
+DISCOVERY_SELLERS = int(os.environ.get("LOAD_DISCOVERY_SELLERS") or 16)
+
+
+class Site:
+    listings: traffic.Popularity | None = None
+    sellers: traffic.Popularity | None = None
+    usernames: list[str] = []
+    _next_username = 0
+
+    @classmethod
+    def next_username(cls):
+        name = cls.usernames[cls._next_username % len(cls.usernames)]
+        cls._next_username += 1
+        return name
+
+
+def _fetch(host, path):
+    with urllib.request.urlopen(host.rstrip("/") + path, timeout=10) as reply:
+        return reply.read().decode("utf-8", "replace")
+
+
+@events.test_start.add_listener
+def discover(environment, **_):
+    if isinstance(environment.runner, MasterRunner):
+        return
+    host = environment.host
+    first = _fetch(host, "/search")
+    pages = int((re.search(r"page 1 of (\d+)", first) or [None, 1])[1])
+    wanted = sorted({1 + (pages - 1) * i // max(1, DISCOVERY_PAGES - 1)
+                     for i in range(DISCOVERY_PAGES)})
+    listing_ids, seller_ids = traffic.listing_ids(first), traffic.seller_ids(first)
+    for number in wanted[1:]:
+        page = _fetch(host, f"/search?page={number}")
+        listing_ids += traffic.listing_ids(page)
+        seller_ids += traffic.seller_ids(page)
+    seller_ids = list(dict.fromkeys(seller_ids))
+    usernames = []
+    for seller_id in seller_ids[:DISCOVERY_SELLERS]:
+        name = traffic.seller_username(_fetch(host, f"/sellers/{seller_id}"))
+        if name:
+            usernames.append(name)
+    if not listing_ids or not seller_ids:
+        raise RuntimeError(f"found no listings on {host}/search: is the site seeded?")
+    Site.listings = traffic.Popularity(listing_ids, exponent=1.0, seed=7)
+    Site.sellers = traffic.Popularity(seller_ids, exponent=1.0, seed=11)
+    Site.usernames = usernames
+    plumbing.META.update({"discovered": {
+        "listings": len(Site.listings.items), "sellers": len(Site.sellers.items),
+        "usernames": len(usernames), "search_pages": pages,
+        "top10_listing_share": round(Site.listings.share_of_top(10), 3)}})
+    plumbing.ready()
+
+
+class Visitor(FastHttpUser):
+    abstract = True
+
+    def wait_time(self):
+        low, high = THINK_TIME
+        return random.uniform(low, high)
+
+    def page(self, path, name, kind):
+        with self.client.get(path, name=name, catch_response=True) as response:
+            return check_page(response, kind)
+
+    def home(self):
+        self.page("/", "/", "home")
+
+    def listing(self):
+        listing_id = Site.listings.pick()
+        self.page(f"/listings/{listing_id}", "/listings/[id]", "listing")
+
+    def seller(self, seller_id=None):
+        seller_id = seller_id or Site.sellers.pick()
+        self.page(f"/sellers/{seller_id}", "/sellers/[id]", "seller")
+
+    def search(self):
+        term = random.choice(traffic.SEARCH_TERMS)
+        # most people stay on the first page of results; some page on
+        page = 1 if random.random() < 0.8 else random.randint(2, 4)
+        query = f"q={term}" + (f"&page={page}" if page > 1 else "")
+        self.page(f"/search?{query}", "/search?q=[term]&page=[n]", "search")
+
+
+class Browser(Visitor):
+    """An anonymous visitor: looks around, mostly at popular listings."""
+    weight = max(1, round(100 * (1 - SELLER_SHARE)))
+
+    @task(3)
+    def visit_home(self):
+        self.home()
+
+    @task(6)
+    def view_listing(self):
+        self.listing()
+
+    @task(3)
+    def search_listings(self):
+        self.search()
+
+    @task(2)
+    def view_seller(self):
+        self.seller()
+
+
+class Seller(Visitor):
+    """A seeded user who logs in, looks at the site and their own page, and now and then puts
+    something up for sale (which invalidates the cached home and search pages)."""
+    weight = max(1, round(100 * SELLER_SHARE))
+
+    def on_start(self):
+        if not Site.usernames:
+            raise StopUser()
+        self.username = Site.next_username()
+        form = self.page("/login", "/login [form]", "login")
+        token = form and traffic.csrf_token(form)
+        if not token:
+            raise StopUser()
+        with self.client.post("/login", name="/login [post]", catch_response=True,
+                              data={"csrfmiddlewaretoken": token, "username": self.username,
+                                    "password": PASSWORD, "next": "/"},
+                              headers={"Referer": self.host + "/login"}) as response:
+            # a good log-in redirects home, where the header now has a log-out button
+            if check_page(response, "logged_in") is None:
+                raise StopUser()
+        self.own_id = None
+
+    def on_stop(self):
+        page = self.page("/", "/", "home")
+        token = page and traffic.csrf_token(page)  # the log-out form in the header
+        if token:
+            self.client.post("/logout", name="/logout", data={"csrfmiddlewaretoken": token},
+                             headers={"Referer": self.host + "/"})
+
+    @task(2)
+    def visit_home(self):
+        self.home()
+
+    @task(3)
+    def view_listing(self):
+        self.listing()
+
+    @task(1)
+    def view_seller(self):
+        self.seller()
+
+    @task(1)
+    def sell_something(self):
+        form = self.page("/listings/new", "/listings/new [form]", "listing_form")
+        token = form and traffic.csrf_token(form)
+        if not token:
+            return
+        title = f"Load test {random.choice(traffic.SEARCH_TERMS[:10])} {uuid.uuid4().hex[:8]}"
+        data = {"csrfmiddlewaretoken": token, "title": title,
+                "price": f"{random.uniform(5, 500):.2f}",
+                "description": "Put up for sale by the lab's load test."}
+        with self.client.post("/listings/new", name="/listings/new [post]", data=data,
+                              catch_response=True,
+                              headers={"Referer": self.host + "/listings/new"}) as response:
+            # success redirects to the new listing's page, which shows its title
+            body = check_page(response, "listing")
+            if body is not None and title not in body:
+                response.failure("the created listing's page does not show its title")
