@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from marketplace.api import ApiError
 from marketplace.upstream import Unavailable
@@ -33,25 +33,25 @@ def page(request, template, context, reply=None, status=200):
     return response
 
 
-@require_GET
+@require_safe
 def home(request):
     reply = experience.home()
     return page(request, "web/home.html", reply.data, reply)
 
 
-@require_GET
+@require_safe
 def listing(request, listing_id):
     reply = experience.listing(listing_id)
     return page(request, "web/listing.html", reply.data, reply)
 
 
-@require_GET
+@require_safe
 def seller(request, seller_id):
     reply = experience.seller(seller_id, page_number(request.GET))
     return page(request, "web/seller.html", reply.data, reply)
 
 
-@require_GET
+@require_safe
 def search(request):
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else request.GET.get("q", "")[:100].strip()
@@ -63,7 +63,7 @@ def search(request):
 @require_http_methods(["GET", "POST"])
 def signup(request):
     next_url = visitor.safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
             session = experience.signup(**form.cleaned_data).data
@@ -82,7 +82,7 @@ def signup(request):
 @require_http_methods(["GET", "POST"])
 def login(request):
     next_url = visitor.safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
             session = experience.login(**form.cleaned_data).data
@@ -118,7 +118,7 @@ def logout(request):
 @require_http_methods(["GET", "POST"])
 @visitor.login_required
 def listing_new(request):
-    form = ListingForm(request.POST or None)
+    form = ListingForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
             created = experience.create_listing(visitor.token(request), **form.cleaned_data)

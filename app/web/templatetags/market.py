@@ -28,6 +28,15 @@ def money(value):
 
 
 @register.filter
+def number(value):
+    """1297 -> "1,297"."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
 def ago(value):
     """"3 days ago" for the last month, else a short date ("Mar 4, 2026")."""
     moment = _datetime(value)
@@ -66,6 +75,14 @@ def initial(value):
         if word[0].isalnum():
             return word[0].upper()
     return "?"
+
+
+@register.filter
+def monogram(title):
+    """The placeholder picture's letters: the initials of a title's last two words, which
+    name the thing ("Barely used road bike" -> "RB") better than its adjective does."""
+    words = [word for word in str(title or "").split() if word[0].isalnum()]
+    return "".join(word[0] for word in words[-2:]).upper() or "?"
 
 
 @register.filter
