@@ -1,6 +1,7 @@
 """Template filters for the marketplace's pages: prices, dates, placeholder colours and
 pagination links. Values arrive as the experience tier's JSON (strings for prices and dates)."""
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from decimal import Decimal, InvalidOperation
 
 from django import template
@@ -93,12 +94,14 @@ def seller_name(person):
     return person.get("display_name") or person.get("username") or ""
 
 
-@register.simple_tag(takes_context=True)
-def page_url(context, number):
-    """The current URL's query with page=<number>: the search terms survive paging."""
-    query = context["request"].GET.copy()
+@register.simple_tag
+def page_url(number, q=""):
+    """?q=...&page=N for a pagination link. Built from what the view understood, never by
+    copying the request's query: a cached page must not repeat parameters someone else sent
+    (the page cache keeps only q and page in its key)."""
+    query = {"q": q} if q else {}
     query["page"] = number
-    return "?" + query.urlencode()
+    return "?" + urlencode(query)
 
 
 @register.filter

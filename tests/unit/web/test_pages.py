@@ -178,3 +178,13 @@ def test_every_page_answers_503_with_a_friendly_page_when_experience_is_down(
         page = response.content.decode()
         assert "be right back" in page, url
         assert "no-store" in response["Cache-Control"]
+
+
+def test_page_links_repeat_only_the_query_the_page_understood(browser, seller, make_listing):
+    # the page cache keys search pages by q and page only: links must not echo other params
+    for number in range(23):
+        make_listing(seller=seller, title=f"Camera lens {number:02d}")
+    page = browser.get("/search", {"q": " lens ", "utm_source": "mail", "page": "1"}
+                       ).content.decode()
+    assert 'href="?q=lens&amp;page=2"' in page
+    assert "utm_source" not in page
