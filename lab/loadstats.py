@@ -96,31 +96,32 @@ def histogram_percentile(histogram: dict, fraction: float) -> float:
 
 def read_stats_json(prefix) -> pd.DataFrame:
     """locust's `--json-file` output: one row per endpoint plus an `Aggregated` row, with exact
-    totals and percentiles from the full histogram."""
+    totals and percentiles from the full histogram. `rps` is over the whole run (warm-up
+    included), so rare endpoints are not credited with the rate of their few seconds."""
     entries = json.loads(Path(f"{prefix}.json").read_text())
-    rows, merged = [], {}
+    if not entries:
+        return pd.DataFrame()
+    started = min(e["start_time"] for e in entries)
+    ended = max((e["last_request_timestamp"] or e["start_time"]) for e in entries)
+    duration = max(1e-9, ended - started)
+    merged: dict = {}
+    rows = []
     for entry in entries:
-        histogram = entry["response_times"]
-        for key, value in histogram.items():
+        for key, value in entry["response_times"].items():
             merged[float(key)] = merged.get(float(key), 0) + value
-        rows.append(_json_row(entry["method"] or "", entry["name"], entry, histogram))
-    if rows:
-        total = {"num_requests": sum(e["num_requests"] for e in entries),
-                 "num_failures": sum(e["num_failures"] for e in entries),
-                 "total_response_time": sum(e["total_response_time"] for e in entries),
-                 "max_response_time": max(e["max_response_time"] for e in entries),
-                 "total_content_length": sum(e["total_content_length"] for e in entries),
-                 "start_time": min(e["start_time"] for e in entries),
-                 "last_request_timestamp": max(e["last_request_timestamp"] or 0
-                                               for e in entries)}
-        rows.append(_json_row("", "Aggregated", total, merged))
+        rows.append(_json_row(entry["method"] or "", entry["name"], entry,
+                              entry["response_times"], duration))
+    total = {"num_requests": sum(e["num_requests"] for e in entries),
+             "num_failures": sum(e["num_failures"] for e in entries),
+             "total_response_time": sum(e["total_response_time"] for e in entries),
+             "max_response_time": max(e["max_response_time"] for e in entries),
+             "total_content_length": sum(e["total_content_length"] for e in entries)}
+    rows.append(_json_row("", "Aggregated", total, merged, duration))
     return pd.DataFrame(rows)
 
 
-def _json_row(method, name, entry, histogram):
+def _json_row(method, name, entry, histogram, duration):
     requests = entry["num_requests"]
-    duration = max(1e-9, (entry["last_request_timestamp"] or entry["start_time"])
-                   - entry["start_time"])
     row = {"method": method, "name": name, "requests": requests,
            "failures": entry["num_failures"],
            "error_rate": entry["num_failures"] / requests if requests else 0.0,
