@@ -1,0 +1,156 @@
+"""The page cache benchmark's arithmetic: reading wrk's report, the medians, the targets, and
+the staleness markers. One short real run is in tests/stack/test_cache_benchmark.py."""
+import pytest
+
+from lab import cache_benchmark as bench
+
+# Recorded from wrk 4.1.0 against lab/constant_page.py under gunicorn on this machine.
+WRK_OK = """\
+Running 2s test @ http://127.0.0.1:18998/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     9.91ms   13.26ms 116.94ms   88.01%
+    Req/Sec     1.29k     0.91k    3.25k    67.50%
+  Latency Distribution
+     50%    5.13ms
+     75%   13.34ms
+     90%   25.50ms
+     99%   65.34ms
+  5187 requests in 2.02s, 1.40MB read
+Requests/sec:   2569.34
+Transfer/sec:    707.66KB
+"""
+
+# Recorded against python -m http.server (404s); the socket error line is added in wrk's
+# format, and latencies changed to seconds and microseconds to cover those units.
+WRK_ERRORS = """\
+Running 2s test @ http://127.0.0.1:18997/missing
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    28.33ms   92.00ms    1.88s    94.81%
+    Req/Sec   364.58    187.89     0.88k    77.50%
+  Latency Distribution
+     50%  573.00us
+     75%   13.28ms
+     90%   27.97ms
+     99%    1.54s
+  1463 requests in 2.03s, 743.11KB read
+  Socket errors: connect 0, read 3, write 0, timeout 12
+  Non-2xx or 3xx responses: 1463
+Requests/sec:    721.81
+Transfer/sec:    366.63KB
+"""
+
+
+def test_wrk_report_gives_throughput_percentiles_and_no_errors():
+    result = bench.parse_wrk(WRK_OK)
+    assert result["requests_per_s"] == 2569.34
+    assert result["requests"] == 5187 and result["seconds"] == pytest.approx(2.02)
+    assert result["latency_ms"] == {"p50": 5.13, "p75": 13.34, "p90": 25.50, "p99": 65.34}
+    assert result["latency_mean_ms"] == 9.91 and result["latency_max_ms"] == 116.94
+    assert result["non_2xx_3xx"] == 0
+    assert result["socket_errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+
+
+def test_wrk_report_units_and_errors_are_read():
+    result = bench.parse_wrk(WRK_ERRORS)
+    assert result["latency_ms"]["p50"] == pytest.approx(0.573)
+    assert result["latency_ms"]["p99"] == pytest.approx(1540.0)
+    assert result["latency_max_ms"] == pytest.approx(1880.0)
+    assert result["non_2xx_3xx"] == 1463
+    assert result["socket_errors"] == {"connect": 0, "read": 3, "write": 0, "timeout": 12}
+
+
+def test_something_that_is_not_a_wrk_report_is_refused():
+    with pytest.raises(ValueError):
+        bench.parse_wrk("wrk: command not found")
+
+
+def test_wrk_is_only_pointed_at_this_machine():
+    command = bench.wrk_command("http://127.0.0.1:8000/", duration=3)
+    assert command[:4] == ["wrk", "-t2", "-c16", "-d3s"] and "--latency" in command
+    with pytest.raises(ValueError):
+        bench.wrk_command("http://example.com/")
+
+
+def sample(rps, p99, p50=1.0, errors=0):
+    return {"requests_per_s": rps, "latency_ms": {"p50": p50, "p99": p99},
+            "latency_mean_ms": p50, "requests": int(rps), "non_2xx_3xx": errors,
+            "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+            "url": "http://127.0.0.1:1/"}
+
+
+def test_a_row_is_the_median_of_its_rounds():
+    row = bench.summarize("off via haproxy", "off",
+                          [sample(40, 600), sample(10, 900, errors=2), sample(50, 500)])
+    assert row["requests_per_s"] == 40 and row["p99_ms"] == 600
+    assert row["rounds"] == 3 and row["errors"] == 2
+    assert bench.summarize("x", "off", [sample(10, 1), sample(20, 3)])["requests_per_s"] == 15
+
+
+def rows(**rates):
+    """Rows named like run() names them, from label=(requests/s, p99 ms)."""
+    labels = {"off": "off via haproxy", "hits": "invalidate via haproxy",
+              "django": "django via haproxy", "constant": "constant via haproxy",
+              "hits_direct": "invalidate direct", "constant_direct": "constant direct"}
+    return [bench.summarize(labels[name], name, [sample(rps, p99)])
+            for name, (rps, p99) in rates.items()]
+
+
+def test_targets_are_computed_from_the_rows():
+    result = {"rows": rows(off=(40, 600), hits=(800, 30), django=(400, 60),
+                           constant=(1000, 20)),
+              "staleness": [{"mode": "invalidate", "stale_reads": 0},
+                            {"mode": "ttl", "stale_reads": 120}]}
+    found = {target["target"].split(" (")[0]: target for target in bench.targets(result)}
+    assert found["home: warm cache vs off, throughput"]["measured"] == 20
+    assert found["home: warm cache vs off, p99 latency"]["measured"] == pytest.approx(0.05)
+    assert found["hits vs django mode, throughput"]["measured"] == 2
+    assert found["hits vs constant bytes, throughput"]["measured"] == 0.8
+    assert found["stale reads after a write returned"]["measured"] == 0
+    assert all(target["met"] for target in found.values())
+
+
+def test_a_missed_target_says_so_and_an_unmeasured_one_is_not_guessed():
+    result = {"rows": rows(off=(100, 100), hits=(500, 50)), "staleness": []}
+    found = {target["target"].split(" (")[0]: target for target in bench.targets(result)}
+    assert found["home: warm cache vs off, throughput"]["met"] is False
+    assert found["home: warm cache vs off, p99 latency"]["met"] is False
+    assert found["hits vs django mode, throughput"] == {
+        **found["hits vs django mode, throughput"], "measured": None, "met": None}
+    assert found["stale reads after a write returned"]["met"] is None
+
+
+def test_without_the_proxied_constant_the_direct_rows_are_compared():
+    result = {"rows": rows(hits_direct=(700, 10), constant_direct=(1000, 5)), "staleness": []}
+    target = next(target for target in bench.targets(result)
+                  if target["target"].startswith("hits vs constant"))
+    assert target["measured"] == 0.7 and "both direct" in target["target"]
+
+
+def test_the_report_lists_rows_staleness_and_verdicts():
+    result = {"rows": rows(off=(40, 600), hits=(800, 30)),
+              "staleness": [{"mode": "invalidate", "stale_reads": 0, "reads_after_a_write": 90,
+                             "reads": 100, "writes": {"create": 5, "edit": 5},
+                             "x_cache": {"HIT": 60, "MISS": 40}}]}
+    result["targets"] = bench.targets(result)
+    text = bench.format_result(result)
+    assert "invalidate via haproxy" in text and "800" in text
+    assert "staleness invalidate: 0 stale of 90" in text
+    assert "not measured" in text and ": met" in text
+
+
+def test_markers_tell_which_write_a_page_shows():
+    run = "a1b2c3"
+    body = (f"<h3>{bench.marker(run, 'c', 3)} probe</h3><h3>{bench.marker(run, 'c', 12)} "
+            f"probe</h3><h1>{bench.marker(run, 'e', 4)} probe</h1>"
+            f"<h3>{bench.marker('ffffff', 'c', 99)} other run</h3>")
+    assert bench.newest_marker(body, run, "c") == 12
+    assert bench.newest_marker(body, run, "e") == 4
+    assert bench.newest_marker("<p>nothing</p>", run, "c") == 0
+
+
+def test_an_unknown_mode_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--modes", "off,memcached"])
+    assert "memcached" in capsys.readouterr().err
