@@ -28,14 +28,28 @@ PARAMS = {
 MAX_KEY = 200
 
 
+_routes = {}  # path -> URL name or None: the URLconf does not change while a process runs
+_MAX_ROUTES = 10_000
+
+
 def route(request):
     """The URL name of a cacheable page, or None."""
+    path = request.path_info
     try:
-        match = resolve(request.path_info)
+        return _routes[path]
+    except KeyError:
+        pass
+    try:
+        name = resolve(path).view_name
     except Resolver404:
-        return None
-    name = match.view_name
-    return name if name in _params() else None
+        name = None
+    params = _params()
+    name = name if name in params else None
+    if params is PARAMS:  # tests may swap the table; only the real one is remembered
+        if len(_routes) >= _MAX_ROUTES:
+            _routes.clear()
+        _routes[path] = name
+    return name
 
 
 def _params():

@@ -19,8 +19,9 @@ the clock went below C0 (Redis restarted meanwhile, so bumps may have been lost)
 Both scripts also add the caller's pending hit/miss/... counts to the stats hashes, so the
 counters never cost a round trip of their own.
 
-Tag keys are read inside the scripts without being declared in KEYS: fine on one Redis
-server, not on Redis Cluster (tags and pages would need one hash slot there)."""
+Only the entry's key is declared in KEYS; its lock and pass keys, the clock and the tag keys
+are derived inside the scripts: fine on one Redis server, not on Redis Cluster (tags and pages
+would need one hash slot there)."""
 import json
 from dataclasses import dataclass
 
@@ -29,21 +30,31 @@ from redis.commands.core import Script
 from .tags import CLOCK, TAG_PREFIX
 
 _STATS = """
-for i = FIRST, #ARGV, 2 do
-  redis.call('HINCRBY', ARGV[FIRST - 2], ARGV[i], ARGV[i + 1])
-  redis.call('HINCRBY', ARGV[FIRST - 1], ARGV[i], ARGV[i + 1])
+if #ARGV >= FIRST then
+  for i = FIRST + 2, #ARGV, 2 do
+    redis.call('HINCRBY', ARGV[FIRST], ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBY', ARGV[FIRST + 1], ARGV[i], ARGV[i + 1])
+  end
 end
 """
+# The lock, pass marker, clock and tag keys are derived inside the scripts rather than passed:
+# fewer arguments to encode on every hit.
+_KEYS = f"""
+local lock_key = KEYS[1] .. ':lock'
+local pass_key = KEYS[1] .. ':pass'
+local clock_key = '{CLOCK}'
+local tag_prefix = '{TAG_PREFIX}'
+"""
 
-# KEYS: entry, lock, pass, clock. ARGV: check ('1' or '0'), tag prefix, stats keys and counts.
-_LOOKUP = Script(None, (_STATS.replace("FIRST", "5") + """
+# KEYS: entry. ARGV: check ('1' or '0'), then optionally the two stats keys and counts.
+_LOOKUP = Script(None, (_KEYS + _STATS.replace("FIRST", "2") + """
 local e = redis.call('HMGET', KEYS[1], 'm', 'b', 't', 'v')
 local fresh = 0
 if e[1] then
   fresh = 1
   if ARGV[1] == '1' then
     local keys = {}
-    for tag in string.gmatch(e[3] or '', '%S+') do keys[#keys + 1] = ARGV[2] .. tag end
+    for tag in string.gmatch(e[3] or '', '%S+') do keys[#keys + 1] = tag_prefix .. tag end
     local current = {}
     if #keys > 0 then
       local values = redis.call('MGET', unpack(keys))
@@ -52,41 +63,41 @@ if e[1] then
     if table.concat(current, ' ') ~= (e[4] or '') then fresh = 0 end
   end
 end
-return {e[1], e[2], fresh, redis.call('EXISTS', KEYS[2]), redis.call('EXISTS', KEYS[3]),
-        redis.call('GET', KEYS[4]) or '0'}
+return {e[1], e[2], fresh, redis.call('EXISTS', lock_key), redis.call('EXISTS', pass_key),
+        redis.call('GET', clock_key) or '0'}
 """).encode())
 
-# KEYS: entry, lock, pass, clock. ARGV: check, tag prefix, meta ('' = not cacheable: set the
-# pass marker), body, tags, C0, entry ttl ms, pass ttl ms, lock token ('' = none), stats.
-_FINISH = Script(None, (_STATS.replace("FIRST", "12") + """
+# KEYS: entry. ARGV: check, meta ('' = not cacheable: set the pass marker), body, tags, C0,
+# entry ttl ms, pass ttl ms, lock token ('' = none), then optionally stats keys and counts.
+_FINISH = Script(None, (_KEYS + _STATS.replace("FIRST", "9") + """
 local stored = 0
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[8])
+if ARGV[2] == '' then
+  redis.call('SET', pass_key, '1', 'PX', ARGV[7])
 else
   local ok = true
   local versions = {}
   if ARGV[1] == '1' then
-    local c0 = tonumber(ARGV[6])
-    if tonumber(redis.call('GET', KEYS[4]) or '0') < c0 then ok = false end
+    local c0 = tonumber(ARGV[5])
+    if tonumber(redis.call('GET', clock_key) or '0') < c0 then ok = false end
     if ok then
-      for tag in string.gmatch(ARGV[5], '%S+') do
-        local v = redis.call('GET', ARGV[2] .. tag) or '0'
+      for tag in string.gmatch(ARGV[4], '%S+') do
+        local v = redis.call('GET', tag_prefix .. tag) or '0'
         if tonumber(v) > c0 then ok = false break end
         versions[#versions + 1] = v
       end
     end
   end
   if ok then
-    redis.call('HSET', KEYS[1], 'm', ARGV[3], 'b', ARGV[4], 't', ARGV[5],
+    redis.call('HSET', KEYS[1], 'm', ARGV[2], 'b', ARGV[3], 't', ARGV[4],
                'v', table.concat(versions, ' '))
-    redis.call('PEXPIRE', KEYS[1], ARGV[7])
-    redis.call('DEL', KEYS[3])
+    redis.call('PEXPIRE', KEYS[1], ARGV[6])
+    redis.call('DEL', pass_key)
     stored = 1
   else
     stored = -1
   end
 end
-if ARGV[9] ~= '' and redis.call('GET', KEYS[2]) == ARGV[9] then redis.call('DEL', KEYS[2]) end
+if ARGV[8] ~= '' and redis.call('GET', lock_key) == ARGV[8] then redis.call('DEL', lock_key) end
 return stored
 """).encode())
 
@@ -113,11 +124,9 @@ def pass_key(key):
     return key + ":pass"
 
 
-def _keys(key):
-    return [key, lock_key(key), pass_key(key), CLOCK]
-
-
 def _stats_args(stats_keys, counts):
+    if not counts:
+        return []
     args = list(stats_keys)
     for field, count in counts:
         args += [field, count]
@@ -126,8 +135,8 @@ def _stats_args(stats_keys, counts):
 
 def lookup(client, key, check, stats_keys=("", ""), counts=()):
     meta, body, fresh, locked, passed, clock = _LOOKUP(
-        keys=_keys(key), args=["1" if check else "0", TAG_PREFIX,
-                               *_stats_args(stats_keys, counts)], client=client)
+        keys=[key], args=["1" if check else "0", *_stats_args(stats_keys, counts)],
+        client=client)
     return Found(json.loads(meta) if meta is not None else None, body, bool(fresh),
                  bool(locked), bool(passed), int(clock))
 
@@ -137,8 +146,8 @@ def finish(client, key, *, check, c0, meta=None, body=b"", tags=(), ttl_ms=0, pa
     """Stores the entry (meta given) or marks the key as not cacheable (meta None); releases
     the lock held with `token`. Returns 1 stored, 0 marked, -1 refused as possibly stale."""
     return int(_FINISH(
-        keys=_keys(key),
-        args=["1" if check else "0", TAG_PREFIX,
+        keys=[key],
+        args=["1" if check else "0",
               json.dumps(meta, separators=(",", ":")) if meta is not None else "", body,
               " ".join(tags), c0, max(1, int(ttl_ms)), max(1, int(pass_ms)), token,
               *_stats_args(stats_keys, counts)],
