@@ -8,7 +8,11 @@ import os
 import sys
 import time
 
+from pathlib import Path
+
+from .compose import COMPOSE_FILE, ENV_FILE, write_env_file
 from .config import CACHE_MODES, DATABASES, MAX_INSTANCES_PER_TIER, StackConfig
+from .credentials import Credentials
 from .processes import StackError
 from .stack import ACCESS_LOG, Stack, StackAlreadyRunning
 
@@ -84,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=40,
                       help="the last N lines (default: %(default)s)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing (tail -f)")
+
+    compose = commands.add_parser(
+        "compose-env", help="write infra/.env, the variables docker-compose.yml needs (this "
+                            "machine's secrets)")
+    compose.add_argument("--secrets-dir", default=str(defaults.secrets_dir),
+                         help="where the secrets are kept (default: %(default)s)")
+    compose.add_argument("--output", default=str(ENV_FILE), help="default: %(default)s")
 
     for name, text in [("kill", "SIGKILL one process and its children (a crash)"),
                        ("stop", "stop one process gracefully"),
@@ -181,6 +192,10 @@ def main(argv=None) -> int:
                     return print_status(running)
                 print(f"error: {error} (it runs with other settings)", file=sys.stderr)
                 return 1
+            return 0
+        if args.command == "compose-env":
+            path = write_env_file(Credentials.load(Path(args.secrets_dir)), Path(args.output))
+            print(f"wrote {path} (mode 0600): docker compose -f {COMPOSE_FILE} up --build")
             return 0
         stack = Stack.load(args.run_dir)
         if args.command == "down":

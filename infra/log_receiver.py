@@ -1,9 +1,13 @@
 """A tiny syslog receiver: HAProxy sends its access log over UDP, this writes it to a file.
 
 HAProxy cannot write a log file itself, and `log stdout` only works while it runs in the
-foreground; a UDP target works in every mode. Each datagram is one log line in RFC 3164 form,
-`<PRI>Mon DD HH:MM:SS haproxy[pid]: message`; the `<PRI>` prefix is dropped and the rest is
-appended to the file as it arrives (line-buffered, so readers see each request at once).
+foreground; a UDP target works in every mode. Each datagram is one log line (haproxy.cfg asks
+for the raw format, without a syslog header; a `<PRI>` prefix, if any, is dropped). Each line
+is written with the time it arrived, to the millisecond, so server state changes ("Server
+web/web1 is DOWN") can be timed too, and appended as it arrives (line-buffered, so readers see
+each request at once):
+
+    2026-11-30T02:42:51.362 127.0.0.1:38748 [30/Nov/2026:02:42:51.362] web web/web2 0/0/0/1/1 200 ...
 
     python -m infra.log_receiver --port 8514 --output data/state/haproxy.log
 """
@@ -12,6 +16,7 @@ import re
 import signal
 import socket
 import sys
+from datetime import datetime
 
 PRIORITY = re.compile(rb"^<\d{1,3}>")
 
@@ -31,7 +36,8 @@ def main(argv=None):
         while True:
             datagram, _ = receiver.recvfrom(65535)
             line = PRIORITY.sub(b"", datagram).rstrip(b"\r\n\x00")
-            output.write(line.decode("utf-8", "replace") + "\n")
+            received = datetime.now().isoformat(timespec="milliseconds")
+            output.write(f"{received} {line.decode('utf-8', 'replace')}\n")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 seed when there are no users yet. One Django start for both, instead of `manage.py migrate`
 and `manage.py seed` (about a second each), because this is on the path of every `up`.
 
-    python -m infra.prepare_database --users 200 --listings 5000 --seed 42
-(with the entity tier's LAB_ environment, app/ on PYTHONPATH)"""
+    python infra/prepare_database.py --users 200 --listings 5000 --seed 42
+(with the entity tier's LAB_ environment and app/ on PYTHONPATH; it imports nothing from the
+infra package, so the app's container image runs it too)"""
 import argparse
 import os
 import time

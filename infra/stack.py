@@ -39,6 +39,7 @@ from .processes import (StackError, is_alive, kill_group, port_is_free, port_own
                         tail, wait_until, write_pid)
 
 GUNICORN_CONF = REPO_DIR / "infra" / "gunicorn.conf.py"
+PREPARE_DATABASE = REPO_DIR / "infra" / "prepare_database.py"  # run as a script, as in the image
 ACCESS_LOG = "access"  # the name under which logs() returns HAProxy's access log
 
 
@@ -464,7 +465,7 @@ class Stack:
             self.config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         env = self._instance_env(self.instances("entity")[0])
         result = subprocess.run(
-            [sys.executable, "-m", "infra.prepare_database",
+            [sys.executable, str(PREPARE_DATABASE),
              "--users", str(self.config.seed_users),
              "--listings", str(self.config.seed_listings), "--seed", str(self.config.seed)],
             env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=900)
@@ -480,7 +481,11 @@ class Stack:
 
     # --- the app instances -------------------------------------------------------------------
     def _python_env(self) -> dict:
-        env = dict(os.environ)
+        # The caller's LAB_ variables are not passed on: a stack's settings come from its
+        # StackConfig (and extra_env) alone, so one configuration gives the same stack from a
+        # shell, from pytest (whose test settings set some) or from a notebook.
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith("LAB_")}
         env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), str(REPO_DIR)])
         env["PYTHONUNBUFFERED"] = "1"
         return env
