@@ -1,0 +1,162 @@
+"""Starting and stopping a whole stack: every process comes up healthy, `down` leaves no
+process, pid file or listening port behind, a stale pid file is cleaned with a message, and a
+port that is already taken stops `up` before it starts anything."""
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from infra import Stack, StackError
+from infra.config import REPO_DIR
+from infra.processes import port_is_free
+
+
+def dead_pid() -> int:
+    """The pid of a process that has already exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=REPO_DIR,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_nothing_left(stack: Stack, pids: list[int]):
+    assert not list(stack.pid_dir.glob("*.pid")), "pid files left behind"
+    assert not (stack.run_dir / "stack.json").exists()
+    alive = [pid for pid in pids if psutil.pid_exists(pid)
+             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"processes left running: {alive}"
+    listening = [port for port in stack.config.tcp_ports() if not port_is_free(port)]
+    assert not listening, f"ports still listened on: {listening}"
+
+
+def test_up_starts_every_process_healthy_and_down_leaves_nothing_behind(small_config):
+    stack = Stack(small_config())
+    pids = []
+    try:
+        stack.up()
+        statuses = stack.status()
+        assert [status.name for status in statuses] == [
+            "log-receiver", "redis", "entity1", "experience1", "web1", "haproxy"]
+        assert all(status.alive and status.healthy for status in statuses), statuses
+        assert all(status.pid and status.ports for status in statuses)
+        for status in statuses:
+            pids += [process.pid for process in
+                     [psutil.Process(status.pid), *psutil.Process(status.pid).children(True)]]
+        assert {status.haproxy_state for status in statuses if status.kind == "web"} == {"UP"}
+        assert stack.memory().rss > 50 * 2**20
+    finally:
+        started = time.monotonic()
+        stack.down()
+    assert time.monotonic() - started < 5
+    assert_nothing_left(stack, pids)
+
+
+def test_the_command_line_starts_shows_and_stops_a_stack(small_config):
+    config = small_config()
+    run_dir = str(config.run_dir)
+    up = run_cli("up", "--run-dir", run_dir, "--web", "1", "--exp", "1", "--entity", "1",
+                 "--workers", "1", "--sqlite-path", str(config.sqlite_path),
+                 "--port-offset", str(config.port_offset), "--users", "10", "--listings", "50")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "stack healthy in" in up.stdout
+        status = run_cli("status", "--run-dir", run_dir)
+        assert status.returncode == 0, status.stdout + status.stderr
+        for name in ("redis", "entity1", "experience1", "web1", "haproxy"):
+            assert name in status.stdout
+        assert "total: RSS" in status.stdout
+        again = run_cli("up", "--run-dir", run_dir, "--web", "1", "--exp", "1", "--entity",
+                        "1", "--workers", "1", "--sqlite-path", str(config.sqlite_path),
+                        "--port-offset", str(config.port_offset), "--users", "10",
+                        "--listings", "50")
+        assert again.returncode == 0 and "already running" in again.stdout
+    finally:
+        down = run_cli("down", "--run-dir", run_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stack stopped" in down.stdout
+    after = run_cli("status", "--run-dir", run_dir)
+    assert after.returncode == 3 and "no stack is running" in after.stdout
+
+
+def test_a_taken_port_stops_up_with_its_number_before_anything_starts(small_config):
+    config = small_config()
+    port = config.frontend_port("web")
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        stack = Stack(config)
+        started = time.monotonic()
+        with pytest.raises(StackError) as refused:
+            stack.up()
+        assert time.monotonic() - started < 5
+    assert f"port {port} (haproxy web frontend) is in use by pid" in str(refused.value)
+    assert not stack.is_running()
+    assert not list(stack.pid_dir.glob("*.pid"))
+
+
+def test_a_port_taken_while_starting_stops_everything_already_started(small_config):
+    """A port can be taken between the check and the start: the instance that cannot bind
+    fails, and `up` stops what it had started."""
+    config = small_config()
+    stack = Stack(config)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    original = stack._check_ports
+
+    def check_then_take():
+        original()
+        squatter.bind(("127.0.0.1", config.instance_port("web", 1)))
+        squatter.listen()
+
+    stack._check_ports = check_then_take
+    try:
+        with pytest.raises(StackError) as failed:
+            stack.up()
+    finally:
+        squatter.close()
+    assert "web1" in str(failed.value)
+    assert not stack.is_running()
+    assert not list(stack.pid_dir.glob("*.pid"))
+    assert all(port_is_free(port) for port in config.tcp_ports())
+
+
+def test_a_stale_pid_file_is_removed_with_a_message(small_config, capsys):
+    config = small_config()
+    config.run_dir.joinpath("pids").mkdir(parents=True)
+    pid = dead_pid()
+    config.run_dir.joinpath("pids", "web1.pid").write_text(f"{pid}\n")
+    messages = []
+    stack = Stack(config, progress=messages.append)
+    assert not stack.is_running()
+    stack.down()
+    assert any("stale pid file for web1" in message and str(pid) in message
+               for message in messages), messages
+    assert not config.run_dir.joinpath("pids", "web1.pid").exists()
+
+
+def test_up_cleans_a_stale_pid_file_and_starts(small_config):
+    config = small_config()
+    config.run_dir.joinpath("pids").mkdir(parents=True)
+    config.run_dir.joinpath("pids", "redis.pid").write_text(f"{dead_pid()}\n")
+    messages = []
+    stack = Stack(config, progress=messages.append)
+    try:
+        stack.up()
+        assert stack.is_healthy()
+    finally:
+        stack.down()
+    assert any("stale pid file for redis" in message for message in messages), messages
+
+
+def test_status_of_a_run_directory_without_a_stack_says_so(tmp_path):
+    result = run_cli("status", "--run-dir", str(tmp_path / "nothing"))
+    assert result.returncode == 3
+    assert "no stack is running" in result.stdout
