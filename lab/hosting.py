@@ -1,0 +1,892 @@
+"""Laptop vs VM: the same locust experiment against the stack on this machine and against the
+same stack on a simulated small droplet, with the network's share of the difference and the
+CPU's share told apart.
+
+Why a simulation: there is no cloud account and no route to the internet here. What makes a
+droplet different from a laptop, for a load test run from the laptop, is three things, and each
+is reproduced with a kernel mechanism rather than guessed:
+
+- a separate host: a network namespace (`ip netns`) with its own loopback and its own ports,
+  joined to this machine by a veth pair, with addresses from 198.18.0.0/15 (RFC 2544's range
+  for network benchmarks: 198.18.0.1 here, 198.18.0.2 the VM); nothing else ever uses them;
+- a small machine: one CPU (a CFS quota in the cpu cgroup) and a memory cap (the memory
+  cgroup), the size of a basic droplet;
+- a path over the internet: netem on the veth pair where the kernel has it, otherwise (as on
+  this machine, whose kernel has no netem) a relay that delays every byte by a one-way delay
+  with jitter in each direction (lab/hosting_relay.py). The round trip it really adds is
+  measured, not assumed.
+
+Four runs separate the effects: `laptop` (loopback, every core), `laptop+net` (the delay
+alone), `vm-local` (one CPU alone, the load generator beside the VM) and `vm` (both, which is
+the laptop-to-droplet case). Everything is torn down afterwards, whatever happens: the stack's
+processes by pid, whatever is left in the VM's cgroups, the veth pair, the namespace and the
+cgroups themselves. Creating namespaces needs root: `availability()` says why not otherwise,
+and every entry point raises HostingUnavailable with that reason.
+
+The notebook calls `compare(...)`, then `comparison_table`, `effects` and `plot_comparison`.
+"""
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544, section C.2.2
+SCENARIOS = ("laptop", "laptop+net", "vm-local", "vm")
+SCENARIO_LABELS = {
+    "laptop": "laptop: loopback, all cores",
+    "laptop+net": "laptop + network delay",
+    "vm-local": "VM: 1 CPU, no network delay",
+    "vm": "VM: 1 CPU + network delay",
+}
+
+
+class HostingUnavailable(RuntimeError):
+    """The simulated VM cannot be made on this machine; the message says why."""
+
+
+# --- what the simulated VM is -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VmSpec:
+    """A small droplet: one vCPU and 2 GB (DigitalOcean's "Basic" 1 vCPU / 2 GB size), reached
+    over a veth pair from 198.18.0.0/15."""
+    name: str = "labvm"  # the namespace, the cgroups and the host end of the veth pair
+    host_address: str = "198.18.0.1"
+    vm_address: str = "198.18.0.2"
+    prefix_length: int = 30
+    cpus: float = 1.0
+    cpu_period_us: int = 100_000  # the CFS period; quota = cpus x period
+    memory_bytes: int = 2 * 2**30
+
+    def __post_init__(self):
+        for address in (self.host_address, self.vm_address):
+            if ipaddress.ip_address(address) not in BENCHMARK_NETWORK:
+                raise ValueError(f"{address} is outside {BENCHMARK_NETWORK}, the range the "
+                                 f"lab keeps to for its own namespaces")
+        if len(self.host_veth) > 15:  # IFNAMSIZ - 1
+            raise ValueError(f"name {self.name!r} is too long for an interface name")
+        if self.cpus <= 0 or self.memory_bytes < 64 * 2**20:
+            raise ValueError("the VM needs some CPU and at least 64 MB")
+
+    @property
+    def host_veth(self) -> str:
+        return f"{self.name}-h"
+
+    @property
+    def vm_veth(self) -> str:
+        return f"{self.name}-v"  # renamed to eth0 inside the namespace
+
+    @property
+    def cpu_quota_us(self) -> int:
+        return int(round(self.cpus * self.cpu_period_us))
+
+
+@dataclass(frozen=True)
+class NetworkPath:
+    """One-way delay and jitter in each direction (a 40 ms round trip by default: a laptop in
+    Europe to a droplet in another European region, or across the US)."""
+    one_way_ms: float = 20.0
+    jitter_ms: float = 5.0
+
+    @property
+    def rtt_ms(self) -> float:
+        return 2 * self.one_way_ms
+
+
+# --- can it run here? ---------------------------------------------------------------------
+
+def availability() -> str | None:
+    """None when the simulated VM can be made here, else the reason it cannot."""
+    if sys.platform != "linux":
+        return "network namespaces and cgroups are Linux features"
+    if os.geteuid() != 0:
+        return ("creating a network namespace, a veth pair and cgroups needs root "
+                f"(this process runs as uid {os.geteuid()})")
+    if shutil.which("ip") is None:
+        return "the `ip` command (Debian package iproute2) is not installed"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:
+        return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    if Cgroups.layout() is None:
+        return "no writable cgroup cpu and memory controllers (v1 or v2) under /sys/fs/cgroup"
+    return None
+
+
+def require_available() -> None:
+    reason = availability()
+    if reason:
+        raise HostingUnavailable(reason)
+
+
+def _run(argv, *, check=True, timeout=30) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(part) for part in argv], capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise HostingUnavailable(f"{shlex.join(map(str, argv))} failed: "
+                                 f"{(result.stderr or result.stdout).strip()}")
+    return result
+
+
+# --- cgroups: one CPU and a memory cap ------------------------------------------------------
+
+class Cgroups:
+    """The VM's cgroups, created under this process's own cgroup in each hierarchy (so any
+    limit this process is already under still applies), for cgroup v1 (cpu, cpuacct, memory
+    hierarchies) or v2 (one unified hierarchy)."""
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, cpu_quota_us: int, cpu_period_us: int, memory_bytes: int):
+        self.name = name
+        self.cpu_quota_us, self.cpu_period_us = cpu_quota_us, cpu_period_us
+        self.memory_bytes = memory_bytes
+        self.version = self.layout()
+        self.dirs: dict[str, Path] = {}
+
+    @classmethod
+    def layout(cls) -> str | None:
+        if (cls.ROOT / "cgroup.controllers").exists():
+            controllers = (cls.ROOT / "cgroup.controllers").read_text().split()
+            return "v2" if {"cpu", "memory"} <= set(controllers) else None
+        if all((cls.ROOT / controller).is_dir() for controller in ("cpu", "memory")):
+            return "v1"
+        return None
+
+    @staticmethod
+    def _own_path(controller: str) -> str:
+        """This process's cgroup in the hierarchy of `controller` ("" for v2's unified one)."""
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path.lstrip("/")
+        return ""
+
+    def _hierarchies(self) -> dict[str, Path]:
+        if self.version == "v2":
+            return {"unified": self.ROOT / self._own_path("")}
+        found = {}
+        for controller in ("cpu", "cpuacct", "memory"):
+            mount = self.ROOT / controller
+            if mount.is_dir():
+                found[controller] = mount / self._own_path(controller)
+        # cpu and cpuacct are often one hierarchy mounted twice ("cpu,cpuacct")
+        if "cpuacct" in found and found["cpuacct"].resolve() == found["cpu"].resolve():
+            del found["cpuacct"]
+        return found
+
+    def create(self) -> "Cgroups":
+        for key, parent in self._hierarchies().items():
+            folder = parent / self.name
+            if folder.exists():  # left by a run that was killed: empty it and start afresh
+                self._empty(folder)
+                folder.rmdir()
+            folder.mkdir()
+            self.dirs[key] = folder
+        if self.version == "v2":
+            folder = self.dirs["unified"]
+            enabled = (folder.parent / "cgroup.subtree_control")
+            enabled.write_text("+cpu +memory")
+            (folder / "cpu.max").write_text(f"{self.cpu_quota_us} {self.cpu_period_us}")
+            (folder / "memory.max").write_text(str(self.memory_bytes))
+            if (folder / "memory.swap.max").exists():  # no swap, as on a droplet
+                (folder / "memory.swap.max").write_text("0")
+        else:
+            (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
+            (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.cpu_quota_us))
+            (self.dirs["memory"] / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+        return self
+
+    def procs_files(self) -> list[Path]:
+        return [folder / "cgroup.procs" for folder in self.dirs.values()]
+
+    def enter_prefix(self) -> list[str]:
+        """A command prefix that moves the command into every cgroup before it runs, so all
+        it starts is born inside (a process cannot leave a cgroup by forking)."""
+        moves = " && ".join(f"echo $$ > {shlex.quote(str(path))}"
+                            for path in self.procs_files())
+        return ["sh", "-c", f'{moves} && exec "$@"', "enter-cgroup"]
+
+    def pids(self) -> set[int]:
+        pids = set()
+        for path in self.procs_files():
+            try:
+                pids.update(int(pid) for pid in path.read_text().split())
+            except FileNotFoundError:
+                pass
+        return pids
+
+    def usage(self) -> dict:
+        """CPU time used, how often the quota stopped it, and the peak memory, so far."""
+        read = lambda path: path.read_text().strip() if path.exists() else None  # noqa: E731
+        if self.version == "v2":
+            folder = self.dirs["unified"]
+            stat = dict(line.split() for line in read(folder / "cpu.stat").splitlines())
+            peak = read(folder / "memory.peak")
+            events = dict(line.split() for line in (read(folder / "memory.events") or
+                                                    "").splitlines())
+            return {"cpu_s": int(stat["usage_usec"]) / 1e6,
+                    "periods": int(stat.get("nr_periods", 0)),
+                    "throttled_periods": int(stat.get("nr_throttled", 0)),
+                    "throttled_s": int(stat.get("throttled_usec", 0)) / 1e6,
+                    "memory_peak_bytes": int(peak) if peak else None,
+                    "oom_kills": int(events.get("oom_kill", 0))}
+        stat = dict(line.split() for line in read(self.dirs["cpu"] / "cpu.stat").splitlines())
+        usage_dir = self.dirs.get("cpuacct", self.dirs["cpu"])
+        oom = dict(line.split() for line in
+                   read(self.dirs["memory"] / "memory.oom_control").splitlines())
+        return {"cpu_s": int(read(usage_dir / "cpuacct.usage")) / 1e9,
+                "periods": int(stat.get("nr_periods", 0)),
+                "throttled_periods": int(stat.get("nr_throttled", 0)),
+                "throttled_s": int(stat.get("throttled_time", 0)) / 1e9,
+                "memory_peak_bytes": int(read(self.dirs["memory"] /
+                                              "memory.max_usage_in_bytes")),
+                "oom_kills": int(oom.get("oom_kill", 0))}
+
+    @staticmethod
+    def _empty(folder: Path, timeout: float = 10.0) -> None:
+        """SIGKILLs every process left in a cgroup and waits until it is empty."""
+        procs = folder / "cgroup.procs"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = [int(pid) for pid in procs.read_text().split()] if procs.exists() else []
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"processes still in {folder} after {timeout:g} s")
+
+    def remove(self) -> None:
+        errors = []
+        for folder in self.dirs.values():
+            try:
+                if folder.exists():
+                    self._empty(folder)
+                    folder.rmdir()
+            except OSError as error:
+                errors.append(f"{folder}: {error}")
+        self.dirs = {}
+        if errors:
+            raise RuntimeError("could not remove cgroups: " + "; ".join(errors))
+
+
+# --- the simulated VM ----------------------------------------------------------------------
+
+class SimulatedVm:
+    """A network namespace with its own loopback and an eth0 at `spec.vm_address`, the host end
+    of the veth pair at `spec.host_address`, and the cgroups every process run in it joins.
+
+        with SimulatedVm(VmSpec()) as vm:
+            vm.run(["python", "-m", "http.server", "8000"], log_path=...)
+    """
+
+    def __init__(self, spec: VmSpec | None = None, *, progress=print):
+        self.spec = spec or VmSpec()
+        self.cgroups = Cgroups(self.spec.name, self.spec.cpu_quota_us, self.spec.cpu_period_us,
+                               self.spec.memory_bytes)
+        self._progress = progress or (lambda *args: None)
+        self._processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "SimulatedVm":
+        require_available()
+        spec = self.spec
+        if spec.name in namespaces():
+            self._progress(f"removing a namespace {spec.name} left by an earlier run")
+            self._delete_network()
+        try:
+            self._create_network()
+            self.cgroups.create()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self._progress(
+            f"simulated VM {spec.name}: {spec.vm_address} (host side {spec.host_address}), "
+            f"{spec.cpus:g} CPU (cgroup {self.cgroups.version} quota "
+            f"{spec.cpu_quota_us} us per {spec.cpu_period_us} us), "
+            f"{spec.memory_bytes / 2**30:g} GB memory cap")
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        problems = []
+        for step in (self._stop_processes, self.cgroups.remove, self._delete_network):
+            try:
+                step()
+            except Exception as error:  # go on with the other steps, report at the end
+                problems.append(f"{step.__name__}: {error}")
+        left = leftovers(self.spec)
+        if problems or left:
+            message = (f"tearing down {self.spec.name} left something behind: "
+                       f"{'; '.join(problems + left)}")
+            if exc_type is None:
+                raise RuntimeError(message)
+            self._progress(message)  # and let the original error through
+            return
+        self._progress(f"simulated VM {self.spec.name} removed: no namespace, veth pair, "
+                       f"cgroup or process left")
+
+    # network
+    def _create_network(self) -> None:
+        spec = self.spec
+        cidr = f"/{spec.prefix_length}"
+        for argv in (
+            ["ip", "netns", "add", spec.name],
+            ["ip", "link", "add", spec.host_veth, "type", "veth", "peer", "name", spec.vm_veth],
+            ["ip", "link", "set", spec.vm_veth, "netns", spec.name],
+            ["ip", "-n", spec.name, "link", "set", spec.vm_veth, "name", "eth0"],
+            ["ip", "addr", "add", spec.host_address + cidr, "dev", spec.host_veth],
+            ["ip", "-n", spec.name, "addr", "add", spec.vm_address + cidr, "dev", "eth0"],
+            ["ip", "link", "set", spec.host_veth, "up"],
+            ["ip", "-n", spec.name, "link", "set", "eth0", "up"],
+            ["ip", "-n", spec.name, "link", "set", "lo", "up"],
+        ):
+            _run(argv)
+
+    def _delete_network(self) -> None:
+        spec = self.spec
+        if spec.name in namespaces():
+            for pid in _namespace_pids(spec.name):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        # Deleting either end of a veth pair deletes both; the namespace takes its end along.
+        if _link_exists(spec.host_veth):
+            _run(["ip", "link", "delete", spec.host_veth])
+        if spec.name in namespaces():
+            _run(["ip", "netns", "delete", spec.name])
+
+    # processes
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` as it must be started to run inside the VM (namespace and cgroups)."""
+        return [*self.cgroups.enter_prefix(), "ip", "netns", "exec", self.spec.name,
+                *map(str, argv)]
+
+    def run(self, argv: list[str], *, log_path: Path, env: dict | None = None,
+            cwd: Path = REPO_DIR) -> subprocess.Popen:
+        """Starts `argv` inside the VM in the background (its own session), output to
+        `log_path`; it is killed, with all it started, when the VM is torn down."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(self.command(argv), stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                       start_new_session=True)
+        self._processes.append(process)
+        return process
+
+    def _stop_processes(self) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self._processes.clear()
+
+    def usage(self) -> dict:
+        return self.cgroups.usage()
+
+
+def namespaces() -> list[str]:
+    result = _run(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+
+
+def _namespace_pids(name: str) -> list[int]:
+    result = _run(["ip", "netns", "pids", name], check=False)
+    return [int(pid) for pid in result.stdout.split()]
+
+
+def _link_exists(name: str) -> bool:
+    return _run(["ip", "link", "show", name], check=False).returncode == 0
+
+
+def leftovers(spec: VmSpec | None = None) -> list[str]:
+    """What is left of a simulated VM: [] when its namespace, veth pair, cgroups and processes
+    are all gone (the notebook shows this after the experiment)."""
+    spec = spec or VmSpec()
+    found = []
+    if spec.name in namespaces():
+        found.append(f"namespace {spec.name} (pids {_namespace_pids(spec.name)})")
+    for link in (spec.host_veth, spec.vm_veth):
+        if _link_exists(link):
+            found.append(f"link {link}")
+    probe = Cgroups(spec.name, 1, 1, 1)
+    if probe.version:
+        for key, parent in probe._hierarchies().items():
+            if (parent / spec.name).exists():
+                found.append(f"cgroup {parent / spec.name}")
+    return found
+
+
+# --- the network path: netem where the kernel has it, else the relay --------------------------
+
+def netem_available(spec: VmSpec) -> bool:
+    """Whether `tc ... netem` works on the VM's veth pair (tried on it, then removed)."""
+    if shutil.which("tc") is None:
+        return False
+    probe = _run(["tc", "qdisc", "add", "dev", spec.host_veth, "root", "netem", "delay",
+                  "1ms"], check=False)
+    if probe.returncode != 0:
+        return False
+    _run(["tc", "qdisc", "del", "dev", spec.host_veth, "root"], check=False)
+    return True
+
+
+def netem_commands(spec: VmSpec, path: NetworkPath) -> tuple[list[list[str]], list[list[str]]]:
+    """(add, remove) commands: one-way delay with jitter on each end of the veth pair, so each
+    direction is delayed once. https://man7.org/linux/man-pages/man8/tc-netem.8.html"""
+    delay = ["netem", "delay", f"{path.one_way_ms:g}ms", f"{path.jitter_ms:g}ms",
+             "distribution", "normal"]
+    add = [["tc", "qdisc", "add", "dev", spec.host_veth, "root", *delay],
+           ["ip", "netns", "exec", spec.name, "tc", "qdisc", "add", "dev", "eth0", "root",
+            *delay]]
+    remove = [["tc", "qdisc", "del", "dev", spec.host_veth, "root"],
+              ["ip", "netns", "exec", spec.name, "tc", "qdisc", "del", "dev", "eth0", "root"]]
+    return add, remove
+
+
+@contextmanager
+def delayed_path(spec: VmSpec, target_port: int, path: NetworkPath, log_path: Path,
+                 *, method: str = "auto"):
+    """Yields (base URL, method, Relay or None) of the VM's port `target_port` over the delayed
+    path: the VM's own address with netem on the veth pair, or a relay on 127.0.0.1 in front
+    of it."""
+    if method == "auto":
+        method = "netem" if netem_available(spec) else "relay"
+    if method == "netem":
+        add, remove = netem_commands(spec, path)
+        try:
+            for argv in add:
+                _run(argv)
+            yield f"http://{spec.vm_address}:{target_port}", "netem", None
+        finally:
+            for argv in remove:
+                _run(argv, check=False)
+        return
+    with relay_process((spec.vm_address, target_port), path, log_path) as relay:
+        yield relay.url, "relay", relay
+
+
+@dataclass
+class Relay:
+    url: str
+    process: subprocess.Popen
+
+    def cpu_s(self) -> float:
+        """CPU seconds the relay has used so far (user + system)."""
+        import psutil
+
+        try:
+            times = psutil.Process(self.process.pid).cpu_times()
+        except psutil.Error:
+            return float("nan")
+        return times.user + times.system
+
+
+@contextmanager
+def relay_process(target: tuple[str, int], path: NetworkPath, log_path: Path,
+                  *, seed: int = 9, max_seconds: float = 3600):
+    """lab.hosting_relay as a process on 127.0.0.1 (its own CPU, stopped by pid); yields a
+    Relay (its base URL and process). `max_seconds` bounds its life even if this process
+    dies."""
+    from .loadtest import free_port
+
+    port = free_port()
+    argv = [sys.executable, "-m", "lab.hosting_relay", "--listen", f"127.0.0.1:{port}",
+            "--target", f"{target[0]}:{target[1]}", "--delay-ms", f"{path.one_way_ms:g}",
+            "--jitter-ms", f"{path.jitter_ms:g}", "--seed", str(seed),
+            "--max-seconds", f"{max_seconds:g}"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_DIR,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the relay exited with {process.returncode}: "
+                                   f"{log_path.read_text()[-500:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the relay did not listen within 10 s")
+                time.sleep(0.05)
+        yield Relay(f"http://127.0.0.1:{port}", process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+# --- what the path adds: round trips measured -------------------------------------------------
+
+# A request HAProxy answers itself, without an app instance: its web frontend refuses the
+# internal entity API's paths with a 403 (infra/haproxy/haproxy.cfg). Timing it measures the
+# network path and HAProxy, not Django, so a busy VM does not blur the round trip.
+PROBE_PATH, PROBE_STATUS = "/entity/rtt-probe", 403
+
+
+def _http_get_ms(connection: http.client.HTTPConnection, path: str, status: int) -> float:
+    started = time.perf_counter()
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    if response.status != status:
+        raise RuntimeError(f"GET {path} answered {response.status}, not {status}")
+    return (time.perf_counter() - started) * 1000
+
+
+def measure_rtt(urls: dict[str, str], *, samples: int = 40, path: str = PROBE_PATH,
+                status: int = PROBE_STATUS, timeout: float = 5.0) -> pd.DataFrame:
+    """Times `GET path` against each base URL, `samples` times each, interleaved so that any
+    drift affects every URL alike, two ways: on one kept-alive connection (one round trip per
+    request) and on a new connection each time (the handshake's round trip too).
+    Returns one row per request: url_name, connection (kept-alive | new), ms."""
+    rows = []
+    parsed = {name: http.client.urlsplit(url) for name, url in urls.items()}
+    alive = {name: http.client.HTTPConnection(part.hostname, part.port, timeout=timeout)
+             for name, part in parsed.items()}
+    try:
+        for name in urls:  # the first request of a connection is not a kept-alive one
+            _http_get_ms(alive[name], path, status)
+        for _ in range(samples):
+            for name, part in parsed.items():
+                rows.append((name, "kept-alive", _http_get_ms(alive[name], path, status)))
+                fresh = http.client.HTTPConnection(part.hostname, part.port, timeout=timeout)
+                try:
+                    rows.append((name, "new", _http_get_ms(fresh, path, status)))
+                finally:
+                    fresh.close()
+    finally:
+        for connection in alive.values():
+            connection.close()
+    return pd.DataFrame(rows, columns=["url_name", "connection", "ms"])
+
+
+def rtt_summary(samples: pd.DataFrame, *, baseline: str) -> pd.DataFrame:
+    """Median and p90 per URL and connection kind, and what each adds over `baseline`."""
+    table = (samples.groupby(["connection", "url_name"])["ms"]
+             .agg(median_ms="median", p90_ms=lambda ms: ms.quantile(0.9), samples="count")
+             .reset_index())
+    base = table[table["url_name"] == baseline].set_index("connection")["median_ms"]
+    table["added_median_ms"] = table["median_ms"] - table["connection"].map(base)
+    return table
+
+
+def rtt_table(rtt: pd.DataFrame) -> pd.DataFrame:
+    """`compare`'s round-trip samples summarised per path: on the laptop's path the delayed
+    URL against the laptop's own, on the VM's path the delayed URL against the VM reached
+    directly over the veth pair."""
+    baselines = {"laptop": "laptop", "vm": "vm-local"}
+    parts = [rtt_summary(rtt[rtt["path"] == path], baseline=baseline).assign(path=path)
+             for path, baseline in baselines.items() if (rtt["path"] == path).any()]
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[["path", "connection", "url_name", "samples", "median_ms", "p90_ms",
+                  "added_median_ms"]]
+
+
+def added_rtt_ms(rtt: pd.DataFrame) -> float:
+    """The round trip the delayed path adds, on a kept-alive connection (median; the laptop's
+    path when measured there, where nothing else is slow)."""
+    table = rtt_table(rtt)
+    delayed = table[(table["connection"] == "kept-alive")
+                    & table["url_name"].isin(["laptop+net", "vm"])]
+    return float(delayed.sort_values("path")["added_median_ms"].iloc[0])
+
+
+# --- the experiment ---------------------------------------------------------------------------
+
+@dataclass
+class HostingComparison:
+    """What `compare` measured: one row per scenario and load step in `steps`, the round-trip
+    samples in `rtt`, the VM's cgroup counters per scenario in `vm_usage`, and how the
+    delayed path was made."""
+    steps: pd.DataFrame
+    rtt: pd.DataFrame
+    vm_usage: dict = field(default_factory=dict)
+    path_method: str = ""
+    spec: dict = field(default_factory=dict)
+    network: dict = field(default_factory=dict)
+    out_dir: Path | None = None
+    runs: dict = field(default_factory=dict)
+
+    def save(self) -> None:
+        self.steps.to_csv(self.out_dir / "hosting_steps.csv", index=False)
+        self.rtt.to_csv(self.out_dir / "hosting_rtt.csv", index=False)
+        (self.out_dir / "hosting.json").write_text(json.dumps(
+            {"vm_usage": self.vm_usage, "path_method": self.path_method, "spec": self.spec,
+             "network": self.network, "runs": self.runs}, indent=2, default=str))
+
+
+def _usage_delta(before: dict, after: dict) -> dict:
+    delta = {key: after[key] - before[key] for key in ("cpu_s", "periods",
+                                                        "throttled_periods", "throttled_s",
+                                                        "oom_kills")}
+    delta["memory_peak_bytes"] = after["memory_peak_bytes"]
+    return delta
+
+
+def _locust(out_dir, name, url, shape, think_time, run_dir):
+    from . import loadtest
+
+    run = loadtest.run_locust(out_dir, name, url, shape, think_time=think_time,
+                              run_dir=run_dir)
+    steps = run.steps()
+    steps.insert(0, "scenario", name)
+    generator = run.generator()
+    return steps, {"returncode": run.returncode, "wall_s": run.wall_s,
+                   "generator": generator, "prefix": str(run.prefix)}
+
+
+def _stack_config(config, *, run_dir: Path, sqlite_path: Path, port_offset: int = 0,
+                  allowed_hosts: str | None = None):
+    extra = dict(config.extra_env)
+    if allowed_hosts:
+        extra["LAB_ALLOWED_HOSTS"] = allowed_hosts
+    return config.replace(run_dir=run_dir, sqlite_path=sqlite_path, port_offset=port_offset,
+                          extra_env=extra)
+
+
+@contextmanager
+def vm_stack(vm: SimulatedVm, config, *, out_dir: Path, timeout: float = 600):
+    """The stack started inside the VM (lab/hosting_vm.py); yields the infra.Stack that
+    describes it (its pids are this machine's pids, so it is stopped from here)."""
+    from infra import Stack
+
+    log = out_dir / "vm-stack-up.log"
+    process = vm.run([sys.executable, "-m", "lab.hosting_vm", "--config-json",
+                      json.dumps(config.to_json())], log_path=log)
+    stack = Stack(config, progress=lambda *args: None)
+    try:
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the VM's stack did not come up within {timeout:.0f} s")
+        if returncode != 0:
+            raise RuntimeError(f"the VM's stack did not start (exit {returncode}):\n"
+                               f"{log.read_text(errors='replace')[-3000:]}")
+        yield stack
+    finally:
+        stack.down(quiet=True)
+
+
+def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
+            network: NetworkPath = NetworkPath(), spec: VmSpec = VmSpec(),
+            scenarios=SCENARIOS, rtt_samples: int = 40, path_method: str = "auto",
+            run_dir=None, progress=print) -> HostingComparison:
+    """Runs the same locust step load against each scenario (see the module docstring) and
+    returns the per-step results, the measured round trips and the VM's CPU and memory use.
+
+    `config` is the infra.StackConfig of both stacks (default: `make up`'s, 2 instances per
+    tier); `shape` the lab.traffic.StepLoad (default: 10 to 60 users in steps of 10, 15 s
+    each). Raises HostingUnavailable (before starting anything) when the VM cannot be made."""
+    from infra import Stack, StackConfig, free_port_offset
+
+    from .traffic import StepLoad
+
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {SCENARIOS}")
+    vm_wanted = any(name.startswith("vm") for name in scenarios)
+    if vm_wanted:
+        require_available()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = config or StackConfig()
+    shape = shape or StepLoad(step_users=10, step_seconds=15, max_users=60, warmup_seconds=10)
+    progress = progress or (lambda *args: None)
+    frames, usage, runs, rtt_frames = [], {}, {}, []
+    method_used = ""
+
+    laptop_scenarios = [name for name in SCENARIOS if name in scenarios
+                        and name.startswith("laptop")]
+    if laptop_scenarios:
+        laptop = _stack_config(config, run_dir=out_dir / "laptop-stack",
+                               sqlite_path=out_dir / "laptop.sqlite3")
+        laptop = laptop.replace(port_offset=free_port_offset(laptop))
+        progress(f"laptop: starting the stack on 127.0.0.1:{laptop.frontend_port('web')}")
+        with Stack(laptop, progress=lambda *args: None).running() as stack:
+            port = laptop.frontend_port("web")
+            with relay_process(("127.0.0.1", port), network,
+                               out_dir / "laptop-relay.log") as relay:
+                rtt_frames.append(measure_rtt({"laptop": stack.web_url,
+                                               "laptop+net": relay.url}, samples=rtt_samples)
+                                  .assign(path="laptop"))
+                for name in laptop_scenarios:
+                    url = stack.web_url if name == "laptop" else relay.url
+                    progress(f"{name}: locust against {url}")
+                    relay_before = relay.cpu_s()
+                    steps, runs[name] = _locust(out_dir, name, url, shape, think_time, run_dir)
+                    if name != "laptop":
+                        runs[name]["relay_cpu_s"] = relay.cpu_s() - relay_before
+                    frames.append(steps)
+
+    vm_scenarios = [name for name in SCENARIOS if name in scenarios and name.startswith("vm")]
+    if vm_scenarios:
+        vm_config = _stack_config(config, run_dir=out_dir / "vm-stack",
+                                  sqlite_path=out_dir / "vm.sqlite3",
+                                  allowed_hosts=f"127.0.0.1,localhost,{spec.vm_address}")
+        with SimulatedVm(spec, progress=progress) as vm:
+            progress("vm: starting the stack inside the VM (the database is seeded on its "
+                     "one CPU)")
+            started = time.monotonic()
+            with vm_stack(vm, vm_config, out_dir=out_dir):
+                runs["vm-stack-start_s"] = round(time.monotonic() - started, 1)
+                direct = f"http://{spec.vm_address}:{vm_config.frontend_port('web')}"
+                with delayed_path(spec, vm_config.frontend_port("web"), network,
+                                  out_dir / "vm-relay.log", method=path_method) as (
+                        delayed, method_used, relay):
+                    if method_used == "relay":
+                        rtt_frames.append(measure_rtt({"vm-local": direct, "vm": delayed},
+                                                      samples=rtt_samples).assign(path="vm"))
+                    for name in vm_scenarios:
+                        if name == "vm-local" and method_used == "netem":
+                            continue  # run below, once netem is off again
+                        url = direct if name == "vm-local" else delayed
+                        progress(f"{name}: locust against {url} ({method_used})")
+                        before = vm.usage()
+                        relay_before = relay.cpu_s() if relay else 0.0
+                        steps, runs[name] = _locust(out_dir, name, url, shape, think_time,
+                                                    run_dir)
+                        usage[name] = _usage_delta(before, vm.usage())
+                        if relay and name == "vm":
+                            runs[name]["relay_cpu_s"] = relay.cpu_s() - relay_before
+                        frames.append(steps)
+                    if method_used == "netem":
+                        rtt_frames.append(measure_rtt({"vm": delayed}, samples=rtt_samples)
+                                          .assign(path="vm"))
+                if method_used == "netem":  # the same VM without the delay, for comparison
+                    rtt_frames.append(measure_rtt({"vm-local": direct}, samples=rtt_samples)
+                                      .assign(path="vm"))
+                if method_used == "netem" and "vm-local" in vm_scenarios:
+                    before = vm.usage()
+                    steps, runs["vm-local"] = _locust(out_dir, "vm-local", direct, shape,
+                                                      think_time, run_dir)
+                    usage["vm-local"] = _usage_delta(before, vm.usage())
+                    frames.append(steps)
+        progress("the VM is gone: " + (", ".join(leftovers(spec)) or "nothing left behind"))
+
+    steps = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rtt = pd.concat(rtt_frames, ignore_index=True) if rtt_frames else pd.DataFrame()
+    result = HostingComparison(steps=steps, rtt=rtt, vm_usage=usage, path_method=method_used,
+                               spec=asdict(spec), network=asdict(network), out_dir=out_dir,
+                               runs=runs)
+    result.save()
+    return result
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+def comparison_table(steps: pd.DataFrame, *, users: int | None = None) -> pd.DataFrame:
+    """One row per scenario at one load step (the highest by default, the same for every
+    scenario): throughput and latency percentiles, and the ratio of each to the laptop's."""
+    level = users if users is not None else int(steps.groupby("scenario")["users"].max().min())
+    rows = steps[steps["users"] == level].set_index("scenario")
+    order = [name for name in SCENARIOS if name in rows.index]
+    table = rows.loc[order, ["users", "requests", "failures", "rps", "p50_ms", "p95_ms",
+                             "p99_ms"]].copy()
+    if "laptop" in table.index:
+        for column in ("rps", "p50_ms", "p95_ms"):
+            table[f"{column.removesuffix('_ms')}_vs_laptop"] = (table[column]
+                                                               / table.at["laptop", column])
+    table.insert(0, "description", [SCENARIO_LABELS[name] for name in table.index])
+    return table.reset_index()
+
+
+def effects(steps: pd.DataFrame, metrics=("p50_ms", "p95_ms", "rps")) -> pd.DataFrame:
+    """The difference laptop -> VM split into what the network adds and what the one CPU takes
+    away, per load step, as a 2x2 design: the network's effect measured on each machine, the
+    CPU's effect with and without the network, and their interaction (what the two cost
+    together beyond their sum; near zero when they simply add up)."""
+    wide = steps.pivot_table(index="users", columns="scenario", values=list(metrics))
+    rows = []
+    for users in wide.index:
+        for metric in metrics:
+            value = {name: wide.at[users, (metric, name)] if (metric, name) in wide.columns
+                     else float("nan") for name in SCENARIOS}
+            rows.append({
+                "users": int(users), "metric": metric,
+                "laptop": value["laptop"], "vm": value["vm"],
+                "total_change": value["vm"] - value["laptop"],
+                "network_on_laptop": value["laptop+net"] - value["laptop"],
+                "network_on_vm": value["vm"] - value["vm-local"],
+                "cpu_without_network": value["vm-local"] - value["laptop"],
+                "cpu_with_network": value["vm"] - value["laptop+net"],
+                "interaction": (value["vm"] - value["vm-local"]
+                                - value["laptop+net"] + value["laptop"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = None,
+                    title: str = "Laptop vs a small VM: the same load test") -> Path:
+    """Throughput and p50/p95 latency against users, one line per scenario."""
+    from matplotlib.figure import Figure
+
+    styles = {"laptop": ("#1f77b4", "-"), "laptop+net": ("#1f77b4", "--"),
+              "vm-local": ("#d62728", "-"), "vm": ("#d62728", "--")}
+    fig = Figure(figsize=(12, 4.6))
+    left, middle, right = fig.subplots(1, 3)
+    for name in [name for name in SCENARIOS if name in set(steps["scenario"])]:
+        rows = steps[steps["scenario"] == name].sort_values("users")
+        color, line = styles[name]
+        label = SCENARIO_LABELS[name]
+        left.plot(rows["users"], rows["rps"], marker="o", color=color, linestyle=line,
+                  label=label)
+        middle.plot(rows["users"], rows["p50_ms"], marker="o", color=color, linestyle=line,
+                    label=label)
+        right.plot(rows["users"], rows["p95_ms"], marker="o", color=color, linestyle=line,
+                   label=label)
+    for axis, title_text, unit in ((left, "throughput", "requests/s"),
+                                   (middle, "median response time (p50)", "ms"),
+                                   (right, "95th percentile response time (p95)", "ms")):
+        axis.set_title(title_text, fontsize=10)
+        axis.set_xlabel("concurrent users")
+        axis.set_ylabel(f"{title_text.split(' (')[0]} ({unit})" if unit != "ms"
+                        else "response time (ms)")
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    left.legend(fontsize=8, loc="upper left")
+    added = (f" The delayed path added a measured {rtt_added_ms:.0f} ms per round trip."
+             if rtt_added_ms is not None else "")
+    caption = ("Solid: no network delay; dashed: through the delayed path. Blue: the stack on "
+               "this machine's loopback with every core; red: the same stack in a network "
+               "namespace limited to one CPU and 2 GB." + added)
+    fig.suptitle(title, fontsize=12, fontweight="bold")
+    fig.text(0.01, 0.01, caption, fontsize=8.5, style="italic", ha="left", va="bottom",
+             wrap=True)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
