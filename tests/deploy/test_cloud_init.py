@@ -36,7 +36,7 @@ def known_top_level_keys() -> set[str]:
 
 
 def test_there_is_a_native_and_a_docker_user_data_file():
-    assert {path.name for path in USER_DATA_FILES} >= {"cloud-init.yaml"}
+    assert {path.name for path in USER_DATA_FILES} == {"cloud-init.yaml", "cloud-init-docker.yaml"}
 
 
 @by_name

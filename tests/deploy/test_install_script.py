@@ -1,5 +1,6 @@
-"""infra/deploy/install.sh is a valid bash script (and clean under ShellCheck where it is
-installed), and installs the same units the repository holds, the way the guide says."""
+"""The installers (infra/deploy/install.sh, native; install-docker.sh, containers) are valid
+bash scripts, clean under ShellCheck where it is installed, and install what the repository
+holds, the way the guide says."""
 import os
 import re
 import shutil
@@ -10,25 +11,31 @@ import pytest
 from tests.deploy.deployfiles import DEPLOY_DIR, UNIT_FILES, load_user_data
 
 INSTALL = DEPLOY_DIR / "install.sh"
+SCRIPTS = [INSTALL, DEPLOY_DIR / "install-docker.sh"]
 SHELLCHECK = shutil.which("shellcheck")
+by_script = pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
 
 
-def test_install_script_is_valid_bash():
-    result = subprocess.run(["bash", "-n", str(INSTALL)], capture_output=True, text=True,
+@by_script
+def test_installer_is_valid_bash(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed "
                     "(Debian package `shellcheck`)")
-def test_install_script_passes_shellcheck():
-    result = subprocess.run([SHELLCHECK, str(INSTALL)], capture_output=True, text=True,
+@by_script
+def test_installer_passes_shellcheck(script):
+    result = subprocess.run([SHELLCHECK, str(script)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout
 
 
-def test_install_script_stops_at_the_first_error():
-    assert "set -euo pipefail" in INSTALL.read_text()
+@by_script
+def test_installer_stops_at_the_first_error_and_is_executable(script):
+    assert "set -euo pipefail" in script.read_text()
+    assert script.stat().st_mode & 0o111
 
 
 def test_install_script_enables_every_unit_that_is_not_a_template():
@@ -45,8 +52,9 @@ def test_install_script_installs_at_least_the_packages_cloud_init_does():
         assert re.search(rf"\s{re.escape(package)}\s", text), package
 
 
-def test_install_script_refuses_to_run_without_root(tmp_path):
-    command = ["bash", str(INSTALL)]
+@by_script
+def test_installer_refuses_to_run_without_root(tmp_path, script):
+    command = ["bash", str(script)]
     if os.geteuid() == 0:  # drop to nobody for this one run
         if shutil.which("setpriv") is None:
             pytest.skip("setpriv (util-linux) is needed to run it as another user")
