@@ -47,7 +47,7 @@ down: venv ## stop everything `make up` started
 	$(PY) -m infra down
 
 status: venv ## show every process of the stack, its port, pid and health
-	$(PY) -m infra status
+	@$(PY) -m infra status || test $$? -eq 3  # 3: nothing is running, which is no error here
 
 report: setup ## run every notebook and write writeup/report.html and .pdf (PROFILE=quick for a short run)
 	$(PY) -m lab report --profile $(PROFILE) $(foreach s,$(SET),--set $(s))

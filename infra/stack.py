@@ -527,6 +527,11 @@ class Stack:
         return env
 
     def _spawn_instance(self, instance: Instance) -> int:
+        # checked again here, for `start`/`restart` and for a port taken since `up` checked
+        # (gunicorn itself would retry binding for five seconds before it gives up)
+        if not port_is_free(instance.port):
+            raise StackError(f"cannot start {instance.name}: port {instance.port} is in use "
+                             f"by {port_owner(instance.port)}")
         return self._spawn(instance.name,
                            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)],
                            self._instance_env(instance))

@@ -12,6 +12,7 @@ import pytest
 from infra import Stack, StackError
 from infra.config import REPO_DIR
 from infra.processes import port_is_free
+from tests.stack.stacks import start
 
 
 def dead_pid() -> int:
@@ -37,10 +38,15 @@ def assert_nothing_left(stack: Stack, pids: list[int]):
 
 
 def test_up_starts_every_process_healthy_and_down_leaves_nothing_behind(small_config):
-    stack = Stack(small_config())
+    config = small_config()
+    config.run_dir.joinpath("pids").mkdir(parents=True)
+    config.run_dir.joinpath("pids", "redis.pid").write_text(f"{dead_pid()}\n")
+    messages = []
+    stack = None
     pids = []
     try:
-        stack.up()
+        stack = start(config, progress=messages.append)
+        assert any("stale pid file for redis" in message for message in messages), messages
         statuses = stack.status()
         assert [status.name for status in statuses] == [
             "log-receiver", "redis", "entity1", "experience1", "web1", "haproxy"]
@@ -53,7 +59,7 @@ def test_up_starts_every_process_healthy_and_down_leaves_nothing_behind(small_co
         assert stack.memory().rss > 50 * 2**20
     finally:
         started = time.monotonic()
-        stack.down()
+        (stack or Stack(config)).down()
     assert time.monotonic() - started < 5
     assert_nothing_left(stack, pids)
 
@@ -103,8 +109,8 @@ def test_a_taken_port_stops_up_with_its_number_before_anything_starts(small_conf
 
 
 def test_a_port_taken_while_starting_stops_everything_already_started(small_config):
-    """A port can be taken between the check and the start: the instance that cannot bind
-    fails, and `up` stops what it had started."""
+    """A port can be taken between the check and the start: `up` names it and stops what it
+    had started."""
     config = small_config()
     stack = Stack(config)
     squatter = socket.socket()
@@ -113,7 +119,7 @@ def test_a_port_taken_while_starting_stops_everything_already_started(small_conf
 
     def check_then_take():
         original()
-        squatter.bind(("127.0.0.1", config.instance_port("web", 1)))
+        squatter.bind(("127.0.0.1", config.instance_port("entity", 1)))
         squatter.listen()
 
     stack._check_ports = check_then_take
@@ -122,7 +128,8 @@ def test_a_port_taken_while_starting_stops_everything_already_started(small_conf
             stack.up()
     finally:
         squatter.close()
-    assert "web1" in str(failed.value)
+    port = config.instance_port("entity", 1)
+    assert f"cannot start entity1: port {port} is in use by pid" in str(failed.value)
     assert not stack.is_running()
     assert not list(stack.pid_dir.glob("*.pid"))
     assert all(port_is_free(port) for port in config.tcp_ports())
@@ -140,20 +147,6 @@ def test_a_stale_pid_file_is_removed_with_a_message(small_config, capsys):
     assert any("stale pid file for web1" in message and str(pid) in message
                for message in messages), messages
     assert not config.run_dir.joinpath("pids", "web1.pid").exists()
-
-
-def test_up_cleans_a_stale_pid_file_and_starts(small_config):
-    config = small_config()
-    config.run_dir.joinpath("pids").mkdir(parents=True)
-    config.run_dir.joinpath("pids", "redis.pid").write_text(f"{dead_pid()}\n")
-    messages = []
-    stack = Stack(config, progress=messages.append)
-    try:
-        stack.up()
-        assert stack.is_healthy()
-    finally:
-        stack.down()
-    assert any("stale pid file for redis" in message for message in messages), messages
 
 
 def test_status_of_a_run_directory_without_a_stack_says_so(tmp_path):
