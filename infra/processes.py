@@ -162,7 +162,9 @@ def kill_group(pid: int) -> None:
     """SIGKILLs the process and everything it started (a crash, for failover experiments)."""
     tree = process_tree(pid)
     try:
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        group = os.getpgid(pid)
+        if group != os.getpgid(0):  # never our own group (every stack process has its own)
+            os.killpg(group, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     for process in tree:  # children that left the group, if any

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -330,6 +331,7 @@ class Stack:
             raise StackAlreadyRunning(
                 f"a stack is already running in {self.run_dir} ({', '.join(alive)}): "
                 f"`python -m infra down` stops it")
+        self._check_programs()
         self._check_ports()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -355,6 +357,13 @@ class Stack:
             + (f" (PSS {memory.pss_mb:.0f} MB)" if memory.pss is not None else "")
             + f"; the site is at {self.web_url}")
         return self
+
+    def _check_programs(self) -> None:
+        missing = [program for program in ("redis-server", load_balancer.HAPROXY_BIN)
+                   if shutil.which(program) is None]
+        if missing:
+            raise StackError(f"not installed: {', '.join(missing)}; `make setup` installs "
+                             f"them (bash infra/install_system_packages.sh {' '.join(missing)})")
 
     def _check_ports(self) -> None:
         taken = [(port, what, port_owner(port)) for port, what in
