@@ -2,6 +2,7 @@
 the web tier's views, so each test says exactly how many renders a sequence of requests cost."""
 import threading
 import time
+from collections import Counter
 
 import pytest
 from django.http import HttpResponse
@@ -303,32 +304,36 @@ def test_fifty_concurrent_requests_for_an_expired_page_cause_one_render(cache, v
 
     cache.replay = replay_and_signal
     answers = concurrently(cache, 50)
-    states = sorted(answer["X-Cache"] for answer in answers)
-    assert view.renders == 2  # the first request, and exactly one re-render
-    assert states == ["MISS"] + ["STALE"] * 49
+    states = Counter(answer["X-Cache"] for answer in answers)
+    assert view.renders == 2, states  # the first request, and exactly one re-render
+    assert states == {"MISS": 1, "STALE": 49}
     assert {answer.content for answer in answers if answer["X-Cache"] == "STALE"} == {
         b"<p>render 1</p>"}
     assert get(cache)["X-Cache"] == "HIT" and get(cache).content == b"<p>render 2</p>"
 
 
 def test_fifty_concurrent_requests_for_an_invalidated_page_cause_one_render_and_no_stale_copy(
-        page_cache):
+        page_cache, settings):
+    settings.PAGE_CACHE_WAIT = 10.0  # a loaded test machine may be slow to poll
     view = CountingView(delay=0.3)
     cache = PageCacheMiddleware(view)
     get(cache)
     tags.bump({"listings"})
     answers = concurrently(cache, 50)
-    assert view.renders == 2
-    assert sorted(answer["X-Cache"] for answer in answers) == ["HIT"] * 49 + ["MISS"]
+    states = Counter(answer["X-Cache"] for answer in answers)
+    assert view.renders == 2, states
+    assert states == {"HIT": 49, "MISS": 1}
     assert {answer.content for answer in answers} == {b"<p>render 2</p>"}
 
 
-def test_fifty_concurrent_first_requests_cause_one_render(page_cache):
+def test_fifty_concurrent_first_requests_cause_one_render(page_cache, settings):
+    settings.PAGE_CACHE_WAIT = 10.0
     view = CountingView(delay=0.3)
     cache = PageCacheMiddleware(view)
     answers = concurrently(cache, 50)
-    assert view.renders == 1
-    assert sorted(answer["X-Cache"] for answer in answers) == ["HIT"] * 49 + ["MISS"]
+    states = Counter(answer["X-Cache"] for answer in answers)
+    assert view.renders == 1, states
+    assert states == {"HIT": 49, "MISS": 1}
 
 
 def test_waiters_render_themselves_when_the_renderer_is_too_slow(page_cache, settings):
@@ -342,7 +347,9 @@ def test_waiters_render_themselves_when_the_renderer_is_too_slow(page_cache, set
 
 # --- Redis failing --------------------------------------------------------------------------
 
-def test_with_redis_stopped_every_page_is_served_uncached_and_fast(cache, view, page_cache):
+def test_with_redis_stopped_every_page_is_served_uncached_and_fast(view, page_cache, settings):
+    settings.PAGE_CACHE_SOCKET_TIMEOUT = 0.1  # the production value
+    cache = PageCacheMiddleware(view)
     get(cache)
     page_cache.stop()
     start = time.perf_counter()
@@ -355,7 +362,9 @@ def test_with_redis_stopped_every_page_is_served_uncached_and_fast(cache, view, 
     assert conn.breaker().is_open
 
 
-def test_a_slow_redis_costs_at_most_a_few_short_timeouts(cache, view, page_cache):
+def test_a_slow_redis_costs_at_most_a_few_short_timeouts(view, page_cache, settings):
+    settings.PAGE_CACHE_SOCKET_TIMEOUT = 0.1  # the production value
+    cache = PageCacheMiddleware(view)
     get(cache)
     page_cache.process.send_signal(19)  # SIGSTOP: Redis accepts nothing and answers nothing
     try:
@@ -365,8 +374,10 @@ def test_a_slow_redis_costs_at_most_a_few_short_timeouts(cache, view, page_cache
     finally:
         page_cache.process.send_signal(18)  # SIGCONT
     assert {answer["X-Cache"] for answer in answers} == {"BYPASS"}
-    # three 100 ms timeouts open the breaker; the other requests do not touch Redis
-    assert elapsed < 1.0
+    # Three 100 ms timeouts open the breaker and later requests skip Redis but for a probe
+    # every cool-down (0.2 s here); without the breaker the 20 requests would take 2 s.
+    assert conn.breaker().opened_count >= 1
+    assert elapsed < 1.2
 
 
 def test_caching_resumes_when_redis_returns(cache, view, page_cache):
