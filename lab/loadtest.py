@@ -32,6 +32,9 @@ PROBE_LOCUSTFILE = REPO_DIR / "tests" / "load" / "probe.py"
 GUNICORN_CONF = REPO_DIR / "infra" / "gunicorn.conf.py"
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 HAPROXY_CEILING_CFG = Path(__file__).resolve().parent / "haproxy_ceiling.cfg"
+# A machine this busy before a run starts is shared with something else (another test suite,
+# a build): the run's figures are then a lower bound, and its rows say so.
+BUSY_MACHINE_PCT = 25.0
 
 
 def _venv_tool(name):
@@ -168,6 +171,7 @@ class LocustRun:
     returncode: int
     wall_s: float
     command: list = field(default_factory=list)
+    background_cpu_pct: float = float("nan")  # the machine's CPU use just before the run
 
     @property
     def meta(self) -> dict:
@@ -196,8 +200,11 @@ class LocustRun:
         """The generator's verdict over the measured part of the run (warm-up left out)."""
         stages = self.stages()
         measured = stages[stages["phase"] == "step"]
-        return loadstats.generator_verdict(self.cpu(), float(measured["start_s"].min()),
-                                           float(measured["end_s"].max()))
+        verdict = loadstats.generator_verdict(self.cpu(), float(measured["start_s"].min()),
+                                              float(measured["end_s"].max()))
+        verdict["background_cpu_pct"] = self.background_cpu_pct
+        verdict["machine_was_busy"] = bool(self.background_cpu_pct >= BUSY_MACHINE_PCT)
+        return verdict
 
     def log_text(self) -> str:
         return Path(f"{self.prefix}.log").read_text(errors="replace")
@@ -223,12 +230,19 @@ def run_locust(out_dir, name, host, shape: traffic.StepLoad, *, locustfile=LOCUS
             "--csv", str(prefix), "--csv-full-history", "--json-file", str(prefix),
             "--html", f"{prefix}.html", "--only-summary", "--loglevel", "INFO",
             # failures are data here, not a reason for a non-zero exit
-            "--exit-code-on-error", "0", *user_classes]
+            "--exit-code-on-error", "0",
+            # when the shape ends, let each user finish its request in flight (at most the
+            # locustfiles' 10 s network timeout): a request locust stops mid-way is never
+            # recorded, so a run that ends on hung requests would look fast and clean
+            "--stop-timeout", "12", *user_classes]
     child_env = {**os.environ, **shape.to_env(), "LOAD_OUTPUT_PREFIX": str(prefix),
                  "PYTHONUNBUFFERED": "1", **(env or {})}
     if think_time is not None:
         child_env[traffic.ENV_WAIT] = f"{think_time[0]},{think_time[1]}"
-    limit = shape.duration_s + startup_slack_s
+    limit = shape.duration_s + startup_slack_s + 90  # 90: the locustfile's set-up timeout
+    # The machine's CPU use just before the load starts: on a shared two-core machine another
+    # job can take half of it, and every figure of the run would be low without this to say so.
+    background = psutil.cpu_percent(interval=0.5)
     started = time.monotonic()
     with open(f"{prefix}.log", "w") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_env,
@@ -248,9 +262,13 @@ def run_locust(out_dir, name, host, shape: traffic.StepLoad, *, locustfile=LOCUS
     if not meta_path.exists():
         tail = "\n".join(Path(f"{prefix}.log").read_text(errors="replace").splitlines()[-25:])
         raise RuntimeError(f"locust {name} exited {returncode} without its results:\n{tail}")
-    sampler.frame(json.loads(meta_path.read_text()).get("t0_epoch")).to_csv(
-        f"{prefix}_cpu.csv", index=False)
-    return LocustRun(name, prefix, returncode, wall, argv)
+    t0 = json.loads(meta_path.read_text()).get("t0_epoch")
+    sampler.frame(t0).to_csv(f"{prefix}_cpu.csv", index=False)
+    if t0 is None:
+        tail = "\n".join(Path(f"{prefix}.log").read_text(errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"locust {name}: the locustfile's set-up never finished, so no "
+                           f"load was measured:\n{tail}")
+    return LocustRun(name, prefix, returncode, wall, argv, background)
 
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -264,6 +282,7 @@ def run_wrk(out_dir, name, url, *, connections=16, seconds=5.0, threads=1, run_d
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
             "--latency", "--timeout", f"{timeout_s:g}s", "-s", str(WRK_SCRIPT), url]
+    background = psutil.cpu_percent(interval=0.5)  # see run_locust
     started = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
@@ -289,6 +308,8 @@ def run_wrk(out_dir, name, url, *, connections=16, seconds=5.0, threads=1, run_d
                                           threshold_pct=loadstats.GENERATOR_SATURATION_PCT
                                           * threads)
     result.update(verdict)
+    result["background_cpu_pct"] = background
+    result["machine_was_busy"] = bool(background >= BUSY_MACHINE_PCT)
     return result
 
 

@@ -11,15 +11,18 @@ Run it headless as the lab does (lab/loadtest.py), e.g.
 
 The step-load shape (tests/load/plumbing.py) ends the run by itself. Before the first user
 starts, the locustfile reads real listing ids, seller ids and usernames from the site's own
-pages, so it never assumes what the seed made."""
+pages, so it never assumes what the seed made (LOAD_SITE_FILE=path keeps what it found for the
+next run against the same database)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import urllib.request
 import uuid
 
+from gevent.pool import Pool
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner
@@ -33,8 +36,8 @@ SELLER_SHARE = float(os.environ.get(traffic.ENV_SELLER_SHARE) or 0.05)
 PASSWORD = os.environ.get(traffic.ENV_PASSWORD) or traffic.DEFAULT_PASSWORD
 # Search result pages read while discovering: spread over the whole catalogue so the popular
 # listings are not all among the newest.
-DISCOVERY_PAGES = int(os.environ.get("LOAD_DISCOVERY_PAGES") or 12)
-DISCOVERY_SELLERS = int(os.environ.get("LOAD_DISCOVERY_SELLERS") or 16)
+DISCOVERY_PAGES = int(os.environ.get("LOAD_DISCOVERY_PAGES") or 8)
+DISCOVERY_SELLERS = int(os.environ.get("LOAD_DISCOVERY_SELLERS") or 10)
 
 
 class Site:
@@ -60,35 +63,54 @@ def discover(environment, **_):
     if isinstance(environment.runner, MasterRunner):
         return
     host = environment.host
+    saved = os.environ.get("LOAD_SITE_FILE")
+    if saved and os.path.exists(saved):
+        # what an earlier run against the same database found: skips a dozen page loads
+        _use(json.loads(open(saved).read()), source=saved)
+        return
+    # pages are fetched side by side (urllib is gevent-patched here): with the page cache off
+    # and a busy machine, one page can take a second or two
+    pool = Pool(8)
     first = _fetch(host, "/search")
     pages = int((re.search(r"page 1 of (\d+)", first) or [None, 1])[1])
     wanted = sorted({1 + (pages - 1) * i // max(1, DISCOVERY_PAGES - 1)
-                     for i in range(DISCOVERY_PAGES)})
+                     for i in range(DISCOVERY_PAGES)} - {1})
     listing_ids, seller_ids = traffic.listing_ids(first), traffic.seller_ids(first)
-    for number in wanted[1:]:
-        page = _fetch(host, f"/search?page={number}")
+    for page in pool.map(lambda number: _fetch(host, f"/search?page={number}"), wanted):
         listing_ids += traffic.listing_ids(page)
         seller_ids += traffic.seller_ids(page)
     seller_ids = list(dict.fromkeys(seller_ids))
-    usernames = []
-    for seller_id in seller_ids[:DISCOVERY_SELLERS]:
-        name = traffic.seller_username(_fetch(host, f"/sellers/{seller_id}"))
-        if name:
-            usernames.append(name)
+    usernames = [name for name in pool.map(
+        lambda seller_id: traffic.seller_username(_fetch(host, f"/sellers/{seller_id}")),
+        seller_ids[:DISCOVERY_SELLERS]) if name]
     if not listing_ids or not seller_ids:
         raise RuntimeError(f"found no listings on {host}/search: is the site seeded?")
-    Site.listings = traffic.Popularity(listing_ids, exponent=1.0, seed=7)
-    Site.sellers = traffic.Popularity(seller_ids, exponent=1.0, seed=11)
-    Site.usernames = usernames
+    found = {"listing_ids": list(dict.fromkeys(listing_ids)), "seller_ids": seller_ids,
+             "usernames": usernames, "search_pages": pages}
+    if saved:
+        with open(saved, "w") as handle:
+            json.dump(found, handle)
+    _use(found, source=host)
+
+
+def _use(found, source):
+    Site.listings = traffic.Popularity(found["listing_ids"], exponent=1.0, seed=7)
+    Site.sellers = traffic.Popularity(found["seller_ids"], exponent=1.0, seed=11)
+    Site.usernames = found["usernames"]
     plumbing.META.update({"discovered": {
-        "listings": len(Site.listings.items), "sellers": len(Site.sellers.items),
-        "usernames": len(usernames), "search_pages": pages,
+        "source": source, "listings": len(Site.listings.items),
+        "sellers": len(Site.sellers.items), "usernames": len(Site.usernames),
+        "search_pages": found["search_pages"],
         "top10_listing_share": round(Site.listings.share_of_top(10), 3)}})
     plumbing.ready()
 
 
 class Visitor(FastHttpUser):
     abstract = True
+    # A hung request must become a failure inside its step, not vanish when the run stops
+    # with it still in flight (locust records a request only when it ends).
+    network_timeout = 10.0
+    connection_timeout = 5.0
 
     def wait_time(self):
         low, high = THINK_TIME

@@ -48,19 +48,29 @@ SCHEDULE = traffic.StepLoad.from_env()
 META: dict = {}  # what the locustfile wants recorded beside the results (discovered data)
 
 
+SETUP_TIMEOUT_S = float(os.environ.get("LOAD_SETUP_TIMEOUT") or 90)
+
+
 class StepShape(LoadTestShape):
     """A warm-up, then steps of LOAD_STEP_USERS more users every LOAD_STEP_SECONDS up to
-    LOAD_MAX_USERS; the run ends by itself after the last step."""
+    LOAD_MAX_USERS; the run ends by itself after the last step.
 
-    _ticked = False
+    locust fires test_start (where a locustfile discovers its data and then calls ready()) in
+    a greenlet of its own while this shape keeps ticking, so the schedule's clock waits for
+    ready(); a set-up that does not finish within LOAD_SETUP_TIMEOUT seconds ends the run, and
+    the lab reports it (no t0_epoch in the meta file)."""
+
+    _first_tick = None
 
     def tick(self):
-        # The first tick starts the runner, which fires test_start, where a locustfile
-        # discovers its data and calls ready(). One that never calls it starts the clock here,
-        # so a run always ends.
-        if self._ticked and Clock.t0 is None:
-            Clock.start()
-        self._ticked = True
+        if Clock.t0 is None:
+            now = time.time()
+            self._first_tick = self._first_tick or now
+            if now - self._first_tick > SETUP_TIMEOUT_S:
+                log.error("the locustfile's set-up did not finish in %.0f s", SETUP_TIMEOUT_S)
+                return None
+            first = SCHEDULE.stages()[0]
+            return first.users, SCHEDULE.spawn
         return SCHEDULE.users_at(Clock.elapsed())
 
 

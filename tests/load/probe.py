@@ -31,6 +31,8 @@ def start(environment, **_):
 
 
 class Probe(FastHttpUser):
+    network_timeout = 10.0  # see Visitor in locustfile.py
+    connection_timeout = 5.0
     def wait_time(self):
         return random.uniform(*THINK_TIME)
 
