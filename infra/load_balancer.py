@@ -53,7 +53,8 @@ def check_config(env: dict[str, str], cfg: Path = HAPROXY_CFG) -> str:
 
 def referenced_variables(cfg: Path = HAPROXY_CFG) -> tuple[set[str], set[str]]:
     """(required, optional) environment variables of the file: optional ones are those only
-    tested with `.if defined(...)` or used inside such a block."""
+    tested with `.if defined(...)`, used inside such a block, or given a default
+    ("${NAME-default}")."""
     required, optional = set(), set()
     guarded = []
     for line in Path(cfg).read_text().splitlines():
@@ -68,8 +69,8 @@ def referenced_variables(cfg: Path = HAPROXY_CFG) -> tuple[set[str], set[str]]:
         if stripped.startswith(".endif"):
             guarded.pop()
             continue
-        for name in re.findall(r"\$\{(\w+)\}", line):
-            (optional if guarded else required).add(name)
+        for name, default in re.findall(r"\$\{(\w+)(-[^}]*)?\}", line):
+            (optional if guarded or default else required).add(name)
     return required, optional - required
 
 
