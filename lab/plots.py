@@ -7,6 +7,7 @@ returns the saved path; a notebook shows it with IPython.display.Image(path)."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,8 @@ def latency_over_time(timeline: pd.DataFrame, stages: pd.DataFrame, path, *, tit
     bottom.plot(timeline["t_s"], timeline["rps"], color=COLORS["rps"], label="throughput")
     bottom.set_ylabel("throughput (requests/s)")
     bottom.set_xlabel("time since the test started (s)")
+    # the set-up before the schedule's zero (reading the site's pages) is not load
+    bottom.set_xlim(float(stages["start_s"].min()) - 0.5, float(stages["end_s"].max()) + 1)
     bottom.set_ylim(bottom=0)
     if "failures" in timeline and timeline["failures"].sum() > 0:
         bottom.bar(timeline["t_s"], timeline["failures"], width=0.8, color="red",
@@ -119,17 +122,24 @@ def latency_over_time(timeline: pd.DataFrame, stages: pd.DataFrame, path, *, tit
 
 def comparison(frame: pd.DataFrame, category: str, path, *, title: str, caption: str,
                throughput: str = "rps", latencies=("p50_ms", "p95_ms", "p99_ms"),
-               error_rate: str | None = "error_rate") -> Path:
+               error_rate: str | None = "error_rate", log_throughput: bool | None = None) -> Path:
     """Side-by-side bars per configuration: throughput on the left, latency percentiles on
     the right; a configuration with failed requests gets its error rate written on its bar."""
-    fig = Figure(figsize=(10, 4.4))
+    fig = Figure(figsize=(10, 4.6))
     left, right = fig.subplots(1, 2)
-    labels = frame[category].astype(str).tolist()
+    labels = [textwrap.fill(str(label), 14) for label in frame[category]]
     positions = np.arange(len(labels))
     bars = left.bar(positions, frame[throughput], color=COLORS["rps"])
-    left.set_xticks(positions, labels, rotation=20 if len(labels) > 4 else 0, ha="right"
-                    if len(labels) > 4 else "center", fontsize=8)
+    left.set_xticks(positions, labels, fontsize=8)
     left.set_ylabel("throughput (requests/s)")
+    values = frame[throughput][frame[throughput] > 0]
+    if log_throughput is None:
+        log_throughput = len(values) > 1 and values.max() / values.min() > 20
+    if log_throughput:
+        # a constant answer can be a hundred times faster than a page: on a linear axis the
+        # pages' bars would be invisible
+        left.set_yscale("log")
+        left.set_ylabel("throughput (requests/s, log scale)")
     left.set_title("throughput", fontsize=10)
     for bar, value in zip(bars, frame[throughput]):
         left.annotate(f"{value:,.0f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -138,15 +148,15 @@ def comparison(frame: pd.DataFrame, category: str, path, *, title: str, caption:
         for bar, rate in zip(bars, frame[error_rate]):
             if rate and not math.isnan(rate) and rate > 0:
                 left.annotate(f"{rate:.1%} failed", (bar.get_x() + bar.get_width() / 2,
-                                                     bar.get_height() / 2),
-                              ha="center", color="white", fontsize=8, fontweight="bold")
+                                                     bar.get_height()),
+                              xytext=(0, 12), textcoords="offset points", ha="center",
+                              color="red", fontsize=8, fontweight="bold")
     present = [column for column in latencies if column in frame]
     width = 0.8 / max(1, len(present))
     for i, column in enumerate(present):
         right.bar(positions + (i - (len(present) - 1) / 2) * width, frame[column], width,
                   color=COLORS.get(column), label=column.replace("_ms", ""))
-    right.set_xticks(positions, labels, rotation=20 if len(labels) > 4 else 0, ha="right"
-                     if len(labels) > 4 else "center", fontsize=8)
+    right.set_xticks(positions, labels, fontsize=8)
     right.set_ylabel("response time (ms)")
     right.set_title("latency percentiles", fontsize=10)
     right.legend(fontsize=8)
