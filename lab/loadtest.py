@@ -8,6 +8,7 @@ request log and meta file (tests/load/plumbing.py). `run_wrk` does the same for 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -173,6 +174,14 @@ class LocustRun:
     command: list = field(default_factory=list)
     background_cpu_pct: float = float("nan")  # the machine's CPU use just before the run
 
+    @classmethod
+    def open(cls, prefix) -> "LocustRun":
+        """A run already on disk (from its --csv prefix), to analyse it again."""
+        prefix = Path(prefix)
+        lab = loadstats.read_meta(prefix).get("lab", {})
+        return cls(prefix.name, prefix, lab.get("returncode", 0), lab.get("wall_s", math.nan),
+                   lab.get("command", []), lab.get("background_cpu_pct", math.nan))
+
     @property
     def meta(self) -> dict:
         return loadstats.read_meta(self.prefix)
@@ -207,7 +216,8 @@ class LocustRun:
         return verdict
 
     def log_text(self) -> str:
-        return Path(f"{self.prefix}.log").read_text(errors="replace")
+        path = Path(f"{self.prefix}.log")
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def locust_cpu_warning(self) -> bool:
         """locust's own warning, a second opinion on the generator's CPU."""
@@ -262,7 +272,13 @@ def run_locust(out_dir, name, host, shape: traffic.StepLoad, *, locustfile=LOCUS
     if not meta_path.exists():
         tail = "\n".join(Path(f"{prefix}.log").read_text(errors="replace").splitlines()[-25:])
         raise RuntimeError(f"locust {name} exited {returncode} without its results:\n{tail}")
-    t0 = json.loads(meta_path.read_text()).get("t0_epoch")
+    meta = json.loads(meta_path.read_text())
+    # what only the lab knows goes beside what the locustfile wrote, so a run on disk can be
+    # analysed again (LocustRun.open) with nothing lost
+    meta["lab"] = {"returncode": returncode, "wall_s": wall, "command": argv,
+                   "background_cpu_pct": background}
+    meta_path.write_text(json.dumps(meta, indent=2))
+    t0 = meta.get("t0_epoch")
     sampler.frame(t0).to_csv(f"{prefix}_cpu.csv", index=False)
     if t0 is None:
         tail = "\n".join(Path(f"{prefix}.log").read_text(errors="replace").splitlines()[-25:])

@@ -217,31 +217,44 @@ def step_load(run_dir, profile="quick", *, name="step_load", stack=None, stack_o
                                   think_time=profile.think_time, run_dir=run_dir,
                                   env=_site_env(run_dir))
         columns = _stack_columns(site)
+    steps = analyse_step_load(run.prefix, run_dir, name=name, settle_s=settle_s,
+                              columns=columns)
+    steps.attrs.update({"profile": profile.name, "think_time_s": list(profile.think_time),
+                        "wall_s": round(time.monotonic() - started, 1)})
+    return _save(steps, run_dir, name)
+
+
+def analyse_step_load(prefix, figures_dir=None, *, name="step_load", settle_s=None,
+                      columns=None) -> pd.DataFrame:
+    """The step-load frame, its attrs and figures from a locust run already on disk (its
+    --csv prefix, e.g. <run>/perf/step_load/locust, or a committed sample): nothing runs.
+    Figures go to `figures_dir` (a run directory, a RunDir, or a folder); none without it."""
+    run = loadtest.LocustRun.open(prefix)
     steps = run.steps(settle_s)
-    for key, value in columns.items():
+    for key, value in (columns or {}).items():
         steps[key] = value
     saturation = loadstats.find_saturation(steps)
+    requests, stages = run.requests(), run.stages()
     steps.attrs.update({
-        "experiment": "step_load", "profile": profile.name, "prefix": str(run.prefix),
+        "experiment": "step_load", "prefix": str(run.prefix),
         "saturation": saturation.as_dict(),
         "failures_below_saturation": loadstats.failures_below_saturation(steps, saturation),
         "generator": _flatten_generator(run), "discovered": run.meta.get("discovered"),
-        "think_time_s": list(profile.think_time), "wall_s": round(time.monotonic() - started, 1)})
-    requests = run.requests()
-    steps.attrs["endpoints"] = loadstats.endpoint_summary(
-        requests, float(steps["window_start_s"].min())).round(3).to_dict("records")
-    stages = run.stages()
+        "endpoints": loadstats.endpoint_summary(
+            requests, float(steps["window_start_s"].min())).round(3).to_dict("records")})
+    if figures_dir is None:
+        return steps
     settle = loadstats.default_settle_s(stages) if settle_s is None else settle_s
+    described = f" ({_describe(columns)})" if columns else ""
     steps.attrs["figures"] = [
-        str(plots.step_load(steps, _figure(run_dir, f"{name}_throughput_latency"),
-                            title=f"Step load ({_describe(columns)})",
-                            saturation=saturation, caption=_step_caption(steps, saturation))),
+        str(plots.step_load(steps, _figure(figures_dir, f"{name}_throughput_latency"),
+                            title=f"Step load{described}", saturation=saturation,
+                            caption=_step_caption(steps, saturation))),
         str(plots.latency_over_time(loadstats.latency_over_time(requests), stages,
-                                    _figure(run_dir, f"{name}_latency_over_time"),
-                                    title=f"Latency over time under the step load "
-                                          f"({_describe(columns)})",
+                                    _figure(figures_dir, f"{name}_latency_over_time"),
+                                    title=f"Latency over time under the step load{described}",
                                     cpu=run.cpu(), settle_s=settle))]
-    return _save(steps, run_dir, name)
+    return steps
 
 
 def _describe(columns) -> str:

@@ -47,3 +47,16 @@ def test_worker_splits_keep_the_same_total_number_of_workers():
 def test_profile_parameters_are_plain_values_for_a_notebook():
     values = perf.profile_parameters("quick")
     assert values["name"] == "quick" and isinstance(values["step_s"], (int, float))
+
+
+def test_a_recorded_step_load_is_analysed_again_without_running_anything(tmp_path):
+    from pathlib import Path
+
+    prefix = Path(__file__).parent / "samples" / "paced"
+    steps = perf.analyse_step_load(prefix, tmp_path)
+    assert list(steps["users"]) == [2, 4, 6, 8, 10]
+    assert steps.attrs["saturation"]["reached"] is False  # a paced load on a constant app
+    assert steps.attrs["failures_below_saturation"] == 0
+    assert steps.attrs["generator"]["generator_saturated"] is False
+    assert all(Path(figure).exists() for figure in steps.attrs["figures"])
+    assert {endpoint["name"] for endpoint in steps.attrs["endpoints"]} == {"constant"}

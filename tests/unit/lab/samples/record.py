@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE.parents[3]))
 from lab import loadtest, traffic  # noqa: E402
 
 KEEP = ("_requests.csv", "_meta.json", "_cpu.csv", "_stats.csv", "_stats_history.csv",
-        "_failures.csv", ".json")
+        "_failures.csv", ".json", ".log")
 
 
 def keep(out, name):
