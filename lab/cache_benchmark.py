@@ -22,7 +22,12 @@ What it does, each step bounded in time and aimed only at 127.0.0.1:
 ``run()`` returns a JSON-able dict (no pandas needed): ``rows`` (one per measurement, medians
 of its rounds; every run is under ``samples``),
 ``staleness`` (one per mode), ``counters`` (the page cache's own hit/miss/... per mode) and
-``targets`` (each target's measured value and whether it is met)."""
+``targets`` (each target's measured value and whether it is met).
+
+Throughput on a shared machine depends on what else runs at the time, so every wrk run also
+records the CPU seconds the serving processes spent per request (psutil, the processes and
+their children). Ratios of CPU per request estimate the throughput ratios a machine of our
+own would show; they are reported beside the measured ratios, labelled as estimates."""
 from __future__ import annotations
 
 import argparse
@@ -164,6 +169,40 @@ def stop_group(process, timeout=5.0):
         pass
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds used so far by the processes `pids` and their children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        if pid is None:
+            continue
+        try:
+            parent = psutil.Process(pid)
+            tree = [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+    return total
+
+
+def measured_wrk(url, pids, **wrk):
+    """run_wrk, plus the CPU the serving processes spent per request meanwhile: unlike
+    requests/s, that barely depends on what else the machine is doing at the time."""
+    before = cpu_seconds(pids)
+    result = run_wrk(url, **wrk)
+    spent = cpu_seconds(pids) - before
+    result["server_cpu_s"] = spent
+    result["cpu_ms_per_request"] = (spent * 1000 / result["requests"]
+                                    if result["requests"] else None)
+    return result
+
+
 # --- the constant app -----------------------------------------------------------------------
 
 def start_constant(body: bytes, folder: Path, *, workers: int, threads: int, port: int):
@@ -250,8 +289,8 @@ def measure_staleness(stack, *, duration=8.0, readers=4, write_interval=0.2):
     import httpx
 
     run = secrets.token_hex(3)
-    exp = httpx.Client(base_url=stack.experience_url, timeout=10.0)
-    entity = httpx.Client(base_url=stack.entity_url, timeout=10.0,
+    exp = httpx.Client(base_url=stack.experience_url, timeout=30.0)
+    entity = httpx.Client(base_url=stack.entity_url, timeout=30.0,
                           headers={"X-Service-Token": stack.service_token})
     name = f"bench{run}"
     password = secrets.token_urlsafe(12) + "-A1"
@@ -321,21 +360,28 @@ def measure_staleness(stack, *, duration=8.0, readers=4, write_interval=0.2):
     try:
         while time.monotonic() < deadline:
             number += 1
-            if number % 2:
-                done = exp.post("/exp/v1/listings", headers=bearer, json={
-                    "title": f"{marker(run, 'c', (number + 1) // 2)} probe",
-                    "description": "probe", "price": "2.00"})
+            kind = "create" if number % 2 else "edit"
+            index = (number + 1) // 2
+            try:
+                if kind == "create":
+                    done = exp.post("/exp/v1/listings", headers=bearer, json={
+                        "title": f"{marker(run, 'c', index)} probe", "description": "probe",
+                        "price": "2.00"})
+                else:
+                    done = entity.patch(f"/entity/v1/listings/{listing_id}", json={
+                        "title": f"{marker(run, 'e', index)} probe"})
                 done.raise_for_status()
-                with log.lock:
-                    log.creates = (number + 1) // 2
-                writes["create"] += 1
-            else:
-                done = entity.patch(f"/entity/v1/listings/{listing_id}", json={
-                    "title": f"{marker(run, 'e', number // 2)} probe"})
-                done.raise_for_status()
-                with log.lock:
-                    log.edits = number // 2
-                writes["edit"] += 1
+            except httpx.HTTPError:
+                # Whether it committed is unknown: it never "returned", so it sets no
+                # requirement for the readers, and later writes supersede it.
+                writes[f"{kind}_failed"] += 1
+                continue
+            with log.lock:
+                if kind == "create":
+                    log.creates = index
+                else:
+                    log.edits = index
+            writes[kind] += 1
             stop.wait(write_interval)
     finally:
         stop.set()
@@ -374,6 +420,8 @@ def summarize(label, mode, samples):
             "p50_ms": _median([sample["latency_ms"].get("p50", 0.0) for sample in samples]),
             "p99_ms": _median([sample["latency_ms"].get("p99", 0.0) for sample in samples]),
             "mean_ms": _median([sample["latency_mean_ms"] or 0.0 for sample in samples]),
+            "cpu_ms_per_request": _median([sample.get("cpu_ms_per_request") or 0.0
+                                           for sample in samples]) or None,
             "requests": sum(sample["requests"] or 0 for sample in samples),
             "errors": sum(sample["non_2xx_3xx"] + sum(sample["socket_errors"].values())
                           for sample in samples),
@@ -395,7 +443,7 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
     folder = Path(folder or tempfile.mkdtemp(prefix="lab-cache-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
     wrk = dict(threads=wrk_threads, connections=connections, duration=duration)
-    targets_by_label, stacks = {}, {}
+    targets_by_label, pids_by_label, stacks = {}, {}, {}
     staleness, counters, samples = [], {}, {}
     home_body = None
     quiet = lambda *args, **kwargs: None  # noqa: E731
@@ -410,9 +458,16 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             stack = cleanup.enter_context(Stack(config, progress=quiet).running())
             stacks[mode] = stack
             targets_by_label[f"{mode} via haproxy"] = (mode, stack.web_url + "/")
+            # the whole stack: HAProxy, Redis and every instance (a miss costs the experience
+            # and entity tiers' CPU too; a hit leaves them idle)
+            pids_by_label[f"{mode} via haproxy"] = [stack.pid(name)
+                                                   for name in stack.process_names()]
             if mode == "invalidate":
                 targets_by_label["invalidate direct"] = (
                     mode, stack.instances("web")[0].url + "/")
+                pids_by_label["invalidate direct"] = [
+                    stack.pid(instance.name) for instance in stack.instances("web")] + [
+                    stack.pid("redis")]
         client = cleanup.enter_context(_http())
         for label, (mode, url) in targets_by_label.items():
             answer = warm(client, url, want=("HIT",) if mode != "off" else ("BYPASS",))
@@ -429,12 +484,14 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                                       port=port)
             cleanup.callback(stop_group, constant)
             targets_by_label["constant direct"] = ("constant", f"http://127.0.0.1:{port}/")
+            pids_by_label["constant direct"] = [constant.pid]
             try:
                 proxy, url = start_haproxy_for(
                     port, folder, StackConfig(web=web, workers=workers, threads=threads),
                     credentials)
                 cleanup.callback(stop_group, proxy)
                 targets_by_label["constant via haproxy"] = ("constant", url)
+                pids_by_label["constant via haproxy"] = [constant.pid, proxy.pid]
             except Exception as error:  # noqa: BLE001 - reported; the direct row stands
                 progress(f"  the constant app behind HAProxy is not measured: {error}")
 
@@ -442,15 +499,23 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             for label, (mode, url) in targets_by_label.items():
                 if mode not in ("off", "constant"):
                     warm(client, url)  # a TTL may have run out between rounds
-                result = run_wrk(url, **wrk)
+                result = measured_wrk(url, pids_by_label.get(label, []), **wrk)
                 samples.setdefault(label, []).append(result)
                 progress(f"round {number}/{rounds} {label:24} {result['requests_per_s']:8.0f} "
-                         f"req/s  p99 {result['latency_ms'].get('p99', 0):7.1f} ms")
+                         f"req/s  p99 {result['latency_ms'].get('p99', 0):7.1f} ms  "
+                         f"{result['cpu_ms_per_request'] or 0:6.2f} CPU ms/request")
 
         for mode in staleness_modes:
             if mode in stacks:
                 progress(f"staleness under writes, {mode} ({staleness_seconds:g} s)")
-                result = measure_staleness(stacks[mode], duration=staleness_seconds)
+                try:
+                    result = measure_staleness(stacks[mode], duration=staleness_seconds)
+                except Exception as error:  # noqa: BLE001 - recorded; the other figures stand
+                    progress(f"  not measured: {type(error).__name__}: {error}")
+                    staleness.append({"mode": mode, "error": f"{type(error).__name__}: {error}",
+                                      "stale_reads": None, "reads_after_a_write": 0,
+                                      "reads": 0, "writes": {}, "x_cache": {}})
+                    continue
                 staleness.append({"mode": mode, **result})
                 progress(f"  {result['stale_reads']} stale of {result['reads_after_a_write']} "
                          f"reads sent after a write returned")
@@ -465,8 +530,9 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                          "cpus": os.cpu_count(),
                          "home_bytes": len(home_body) if home_body else None},
               "rows": rows, "staleness": staleness, "counters": counters,
-              "samples": {label: [{key: sample[key] for key in
-                                   ("requests_per_s", "latency_ms", "requests", "non_2xx_3xx")}
+              "samples": {label: [{key: sample.get(key) for key in
+                                   ("requests_per_s", "latency_ms", "requests", "non_2xx_3xx",
+                                    "cpu_ms_per_request")}
                                   for sample in runs] for label, runs in samples.items()}}
     result["targets"] = targets(result)
     if not os.environ.get("LAB_KEEP_BENCHMARK_FILES") and folder.name.startswith(
@@ -499,12 +565,32 @@ def targets(result):
     p99_ratio = (hits["p99_ms"] / off["p99_ms"]
                  if hits and off and off["p99_ms"] else None)
     stale = {entry["mode"]: entry["stale_reads"] for entry in result["staleness"]}
+
+    def cpu_ratio(cheaper, dearer):
+        """How many times the requests of `cheaper` a CPU-bound server could serve in the CPU
+        time of one request of `dearer`: the throughput ratio without the other load on the
+        machine. Rows measured without CPU figures give None."""
+        if cheaper is None or dearer is None or not cheaper.get("cpu_ms_per_request") \
+                or not dearer.get("cpu_ms_per_request"):
+            return None
+        return dearer["cpu_ms_per_request"] / cheaper["cpu_ms_per_request"]
+
+    cpu_vs_constant = cpu_ratio(hits, constant_proxy)
+    cpu_how = "both behind HAProxy"
+    if cpu_vs_constant is None:
+        cpu_vs_constant, cpu_how = cpu_ratio(hits_direct, constant_direct), "both direct"
     items = [
         ("home: warm cache vs off, throughput", ratio(hits, off), ">=", 10.0),
         ("home: warm cache vs off, p99 latency", p99_ratio, "<=", 0.1),
         ("hits vs django mode, throughput", ratio(hits, django), ">=", 1.5),
         (f"hits vs constant bytes, throughput ({how})", vs_constant, ">=", 0.7),
         ("stale reads after a write returned (invalidate)", stale.get("invalidate"), "<=", 0),
+        ("estimate from server CPU per request: warm cache vs off", cpu_ratio(hits, off),
+         ">=", 10.0),
+        ("estimate from server CPU per request: hits vs django mode", cpu_ratio(hits, django),
+         ">=", 1.5),
+        (f"estimate from server CPU per request: hits vs constant bytes ({cpu_how})",
+         cpu_vs_constant, ">=", 0.7),
     ]
     return [{"target": name, "measured": value, "op": op, "required": bound,
              "met": None if value is None else (value >= bound if op == ">=" else value <= bound)}
@@ -512,11 +598,17 @@ def targets(result):
 
 
 def format_result(result) -> str:
-    lines = [f"{'measurement':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
+    lines = [f"{'measurement':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+             f"{'CPU ms/req':>10}"]
     for row in result["rows"]:
+        cpu = row.get("cpu_ms_per_request")
         lines.append(f"{row['label']:28} {row['requests_per_s']:9.0f} "
-                     f"{row['p50_ms'] or 0:8.2f} {row['p99_ms'] or 0:8.2f} {row['errors']:7d}")
+                     f"{row['p50_ms'] or 0:8.2f} {row['p99_ms'] or 0:8.2f} {row['errors']:7d} "
+                     + (f"{cpu:10.2f}" if cpu else f"{'-':>10}"))
     for entry in result["staleness"]:
+        if entry.get("error"):
+            lines.append(f"staleness {entry['mode']}: not measured ({entry['error']})")
+            continue
         lines.append(f"staleness {entry['mode']}: {entry['stale_reads']} stale of "
                      f"{entry['reads_after_a_write']} reads after a write "
                      f"({entry['reads']} reads, {sum(entry['writes'].values())} writes, "

@@ -257,7 +257,8 @@ class PageCacheMiddleware:
         totals = instance = None
         if self.mode != "off":
             try:
-                totals, instance = conn.execute(lambda client: self._flush_and_read(client))
+                totals, instance = conn.execute(lambda client: self._flush_and_read(client),
+                                                full_client=True)
             except conn.CacheDown:
                 pass
         response = JsonResponse({
@@ -298,7 +299,7 @@ def flush():
             pipe.execute()
 
     try:
-        conn.execute(send)
+        conn.execute(send, full_client=True)
     except conn.CacheDown:
         stats.restore(counts)
 

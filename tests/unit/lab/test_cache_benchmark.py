@@ -73,11 +73,11 @@ def test_wrk_is_only_pointed_at_this_machine():
         bench.wrk_command("http://example.com/")
 
 
-def sample(rps, p99, p50=1.0, errors=0):
+def sample(rps, p99, p50=1.0, errors=0, cpu=None):
     return {"requests_per_s": rps, "latency_ms": {"p50": p50, "p99": p99},
             "latency_mean_ms": p50, "requests": int(rps), "non_2xx_3xx": errors,
             "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0},
-            "url": "http://127.0.0.1:1/"}
+            "url": "http://127.0.0.1:1/", "cpu_ms_per_request": cpu}
 
 
 def test_a_row_is_the_median_of_its_rounds():
@@ -89,12 +89,17 @@ def test_a_row_is_the_median_of_its_rounds():
 
 
 def rows(**rates):
-    """Rows named like run() names them, from label=(requests/s, p99 ms)."""
+    """Rows named like run() names them, from label=(requests/s, p99 ms[, CPU ms/request])."""
     labels = {"off": "off via haproxy", "hits": "invalidate via haproxy",
               "django": "django via haproxy", "constant": "constant via haproxy",
               "hits_direct": "invalidate direct", "constant_direct": "constant direct"}
-    return [bench.summarize(labels[name], name, [sample(rps, p99)])
-            for name, (rps, p99) in rates.items()]
+    return [bench.summarize(labels[name], name,
+                            [sample(*figures[:2], cpu=(figures[2:] or [None])[0])])
+            for name, figures in rates.items()]
+
+
+def by_name(result):
+    return {target["target"].split(" (")[0]: target for target in bench.targets(result)}
 
 
 def test_targets_are_computed_from_the_rows():
@@ -102,18 +107,30 @@ def test_targets_are_computed_from_the_rows():
                            constant=(1000, 20)),
               "staleness": [{"mode": "invalidate", "stale_reads": 0},
                             {"mode": "ttl", "stale_reads": 120}]}
-    found = {target["target"].split(" (")[0]: target for target in bench.targets(result)}
+    found = by_name(result)
     assert found["home: warm cache vs off, throughput"]["measured"] == 20
     assert found["home: warm cache vs off, p99 latency"]["measured"] == pytest.approx(0.05)
     assert found["hits vs django mode, throughput"]["measured"] == 2
     assert found["hits vs constant bytes, throughput"]["measured"] == 0.8
     assert found["stale reads after a write returned"]["measured"] == 0
-    assert all(target["met"] for target in found.values())
+    assert all(target["met"] for name, target in found.items()
+               if not name.startswith("estimate"))
+
+
+def test_cpu_per_request_gives_estimates_beside_the_measured_ratios():
+    result = {"rows": rows(off=(40, 600, 50.0), hits=(800, 30, 1.0), django=(400, 60, 1.2),
+                           constant=(1000, 20, 0.6)), "staleness": []}
+    found = by_name(result)
+    assert found["estimate from server CPU per request: warm cache vs off"]["measured"] == 50
+    django = found["estimate from server CPU per request: hits vs django mode"]
+    assert django["measured"] == pytest.approx(1.2) and django["met"] is False
+    constant = found["estimate from server CPU per request: hits vs constant bytes"]
+    assert constant["measured"] == pytest.approx(0.6) and constant["met"] is False
 
 
 def test_a_missed_target_says_so_and_an_unmeasured_one_is_not_guessed():
     result = {"rows": rows(off=(100, 100), hits=(500, 50)), "staleness": []}
-    found = {target["target"].split(" (")[0]: target for target in bench.targets(result)}
+    found = by_name(result)
     assert found["home: warm cache vs off, throughput"]["met"] is False
     assert found["home: warm cache vs off, p99 latency"]["met"] is False
     assert found["hits vs django mode, throughput"] == {
