@@ -34,7 +34,10 @@ _MAX_ROUTES = 10_000
 
 def route(request):
     """The URL name of a cacheable page, or None."""
-    path = request.path_info
+    return route_for_path(request.path_info)
+
+
+def route_for_path(path):
     try:
         return _routes[path]
     except KeyError:
@@ -57,13 +60,19 @@ def _params():
 
 
 def normalized_url(request, name):
+    return normalize(request.path, name, request.GET.get)
+
+
+def normalize(path, name, get):
+    """`path` plus the parameters page `name` reads; get(param, default) reads one (the last
+    value, as QueryDict.get does)."""
     pairs = []
     for param in sorted(_params()[name]):
-        value = request.GET.get(param, "").strip()
+        value = get(param, "").strip()
         if value:
             pairs.append((param, value))
     query = urlencode(pairs)
-    return f"{request.path}?{query}" if query else request.path
+    return f"{path}?{query}" if query else path
 
 
 def page_key(mode, url):
