@@ -6,23 +6,27 @@ the ratios the issue sets as targets computed from those measurements, never typ
 What it does, each step bounded in time and aimed only at 127.0.0.1:
 
 1. It starts one stack per mode (off, ttl, invalidate, django; infra.Stack with
-   ``cache=MODE``, each on free ports with its own run directory, Redis and database), warms
-   the home page until it is a hit, and runs ``wrk --latency`` on the home page through each
-   stack's HAProxy, round-robin, ``rounds`` times. In invalidate mode it also runs wrk
-   straight at the web instance, and keeps the page's bytes.
-2. A "constant" gunicorn, started with the web tier's own gunicorn configuration
-   (infra/gunicorn.conf.py, same workers and threads) and serving those exact bytes
-   (lab/constant_page.py), is measured the same two ways: directly, and behind a second
-   HAProxy running the stack's own haproxy.cfg whose web server is the constant app.
-3. Staleness, in the invalidate, ttl and django modes: a writer creates listings through the experience
-   API and edits one through the entity API while readers GET the pages they change (home,
-   the listing, its seller, a search). A read is stale when it was sent after a write had
-   returned and does not show that write (or a later one).
+   ``cache=MODE``, each on free ports with its own run directory, Redis and database) and
+   warms the home page until it is a hit. The invalidate stack's page gives the bytes below.
+2. Beside them: a web instance like the invalidate stack's but with the page cache's WSGI
+   fast path in front of Django (web.pagecache.wsgi; the stack's own instance serves hits
+   from the middleware), and a "constant" gunicorn serving the cached home page's exact
+   bytes (lab/constant_page.py), both under the web tier's gunicorn configuration
+   (infra/gunicorn.conf.py, same workers and threads), each behind its own HAProxy running
+   the stack's haproxy.cfg with the same UDP log receiver. So every "via haproxy" row goes
+   through the same proxy set-up.
+3. ``wrk --latency`` on the home page, round-robin over every row, ``rounds`` times: each
+   stack's HAProxy, the two extra HAProxies, and directly the invalidate stack's web
+   instance, the fast-path instance and the constant app.
+4. Staleness, in the invalidate, ttl and django modes: a writer creates listings through the
+   experience API and edits one through the entity API while readers GET the pages they
+   change (home, the listing, its seller, a search). A read is stale when it was sent after
+   a write had returned and does not show that write (or a later one).
 
 ``run()`` returns a JSON-able dict (no pandas needed): ``rows`` (one per measurement, medians
-of its rounds; every run is under ``samples``),
-``staleness`` (one per mode), ``counters`` (the page cache's own hit/miss/... per mode) and
-``targets`` (each target's measured value and whether it is met).
+of its rounds; every run is under ``samples``), ``staleness`` (one per mode), ``counters``
+(the page cache's own hit/miss/... per mode) and ``targets`` (each target's measured value
+and whether it is met).
 
 Throughput on a shared machine depends on what else runs at the time, so every wrk run also
 records the CPU seconds the serving processes spent per request (psutil, the processes and
@@ -205,35 +209,74 @@ def measured_wrk(url, pids, **wrk):
 
 # --- the constant app -----------------------------------------------------------------------
 
+def start_gunicorn(app: str, env: dict, folder: Path, name: str, *, workers: int,
+                   threads: int, port: int):
+    """gunicorn with the web tier's configuration (infra/gunicorn.conf.py) serving `app`."""
+    env = {**os.environ, **env, "LAB_GUNICORN_BIND": f"127.0.0.1:{port}",
+           "LAB_GUNICORN_WORKERS": str(workers), "LAB_GUNICORN_THREADS": str(threads)}
+    log = open(folder / f"{name}.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(REPO_DIR / "infra" / "gunicorn.conf.py"),
+         app], cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    log.close()
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+    return process
+
+
 def start_constant(body: bytes, folder: Path, *, workers: int, threads: int, port: int):
     """gunicorn with the web tier's configuration, serving `body` to every request."""
     body_file = folder / "constant-body.html"
     body_file.write_bytes(body)
-    env = {**os.environ, "LAB_CONSTANT_BODY_FILE": str(body_file),
-           "LAB_GUNICORN_BIND": f"127.0.0.1:{port}", "LAB_GUNICORN_WORKERS": str(workers),
-           "LAB_GUNICORN_THREADS": str(threads), "PYTHONPATH": str(REPO_DIR)}
-    log = open(folder / "constant.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO_DIR / "infra" / "gunicorn.conf.py"),
-         "lab.constant_page:app"], cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    log.close()
-    wait_for_http(f"http://127.0.0.1:{port}/", process)
-    return process
+    return start_gunicorn("lab.constant_page:app",
+                          {"LAB_CONSTANT_BODY_FILE": str(body_file),
+                           "PYTHONPATH": str(REPO_DIR)},
+                          folder, "constant", workers=workers, threads=threads, port=port)
 
 
-def start_haproxy_for(backend_port: int, folder: Path, config, credentials):
-    """The stack's own haproxy.cfg, on free ports, with the constant app as its only web
-    server (the other tiers' servers point nowhere and are marked down by the health checks,
-    which do not touch the web frontend). Returns (process, web frontend URL)."""
-    from infra import load_balancer, free_port_offset
+def start_fast_path_web(stack, folder: Path, *, workers: int, threads: int, port: int,
+                        cache_ttl=None):
+    """A web instance like the stack's own (same tiers behind it, same Redis, same settings),
+    but with the page cache's WSGI fast path in front of Django (web.pagecache.wsgi), which
+    the stack does not use until its WSGI module wraps the application."""
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO_DIR / "app"), str(REPO_DIR)]),
+           "DJANGO_SETTINGS_MODULE": "marketplace.settings", "LAB_TIER": "web",
+           "LAB_INSTANCE": "web-fast", "LAB_SECRET_KEY": stack.credentials.secret_key,
+           "LAB_SERVICE_TOKEN": "not-issued-to-the-web-tier",
+           "LAB_SECRETS_DIR": str(stack.config.secrets_dir),
+           "LAB_ENTITY_URL": stack.entity_url, "LAB_EXPERIENCE_URL": stack.experience_url,
+           "LAB_REDIS_URL": stack.redis_url, "LAB_CACHE_MODE": stack.config.cache,
+           "LAB_LOG_LEVEL": "WARNING"}
+    if cache_ttl is not None:
+        env["LAB_CACHE_TTL"] = str(cache_ttl)
+    return start_gunicorn("web.pagecache.wsgi:make_application()", env, folder, "web-fast",
+                          workers=workers, threads=threads, port=port)
+
+
+def start_haproxy_for(backend_port: int, folder: Path, config, credentials,
+                      served_by="constant"):
+    """The stack's own haproxy.cfg and its UDP log receiver (infra.log_receiver: the stack's
+    HAProxy logs every request to it, which costs CPU too), on free ports, with one server of
+    ours, answering with X-Served-By: `served_by`, as the only web server. The other tiers'
+    servers point nowhere and are marked down by the health checks, which do not touch the web
+    frontend. Returns ([haproxy, log receiver], web frontend URL)."""
+    from infra import free_port_offset, load_balancer
 
     moved = config.replace(web=1, port_offset=free_port_offset(config.replace(web=1)))
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "infra.log_receiver", "--port", str(moved.log_receiver_port),
+         "--output", str(folder / f"haproxy-{served_by}-access.log")],
+        cwd=REPO_DIR, env={**os.environ, "PYTHONPATH": str(REPO_DIR)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
            **load_balancer.environment(moved, credentials)}
     env[load_balancer.server_variable("web", 1)] = f"127.0.0.1:{backend_port}"
-    load_balancer.check_config(env)
-    log = open(folder / "constant-haproxy.log", "ab")
+    try:
+        load_balancer.check_config(env)
+    except Exception:
+        stop_group(receiver)
+        raise
+    log = open(folder / f"haproxy-{served_by}.log", "ab")
     process = subprocess.Popen(
         [load_balancer.HAPROXY_BIN, "-db", "-f", str(load_balancer.HAPROXY_CFG)], env=env,
         cwd=REPO_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -242,17 +285,20 @@ def start_haproxy_for(backend_port: int, folder: Path, config, credentials):
     import httpx
 
     deadline = time.monotonic() + 20
-    while True:  # until HAProxy marks the constant server up and routes to it
-        if process.poll() is not None:
-            raise RuntimeError(f"haproxy exited with {process.returncode}")
+    while True:  # until HAProxy marks our server up and routes to it
+        if process.poll() is not None or receiver.poll() is not None:
+            stop_group(process)
+            stop_group(receiver)
+            raise RuntimeError("haproxy or its log receiver exited")
         try:
-            if httpx.get(url, timeout=1.0).headers.get("X-Served-By") == "constant":
-                return process, url
+            if httpx.get(url, timeout=1.0).headers.get("X-Served-By") == served_by:
+                return [process, receiver], url
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             stop_group(process)
-            raise TimeoutError("the constant app never came up behind HAProxy")
+            stop_group(receiver)
+            raise TimeoutError(f"{served_by} never came up behind HAProxy")
         time.sleep(0.1)
 
 
@@ -430,7 +476,7 @@ def summarize(label, mode, samples):
 
 def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, workers=2,
         wrk_threads=2, cache_ttl=600, staleness_modes=("invalidate", "ttl", "django"),
-        staleness_seconds=8.0, folder=None, progress=print):
+        staleness_seconds=8.0, fast_path=True, folder=None, progress=print):
     """Measures every mode in `modes` and the constant app; returns the result dict.
 
     Every stack runs at once (each with its own ports, Redis, database and run directory),
@@ -476,6 +522,29 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             if mode == "invalidate":
                 home_body = answer.content
         credentials = next(iter(stacks.values())).credentials if stacks else None
+        if fast_path and "invalidate" in stacks:
+            port = free_port()
+            progress("starting a web instance with the WSGI fast path")
+            fast = start_fast_path_web(stacks["invalidate"], folder, workers=workers,
+                                       threads=threads, port=port, cache_ttl=cache_ttl)
+            cleanup.callback(stop_group, fast)
+            targets_by_label["fast path direct"] = ("invalidate", f"http://127.0.0.1:{port}/")
+            pids_by_label["fast path direct"] = [fast.pid, stacks["invalidate"].pid("redis")]
+            try:
+                proxies, url = start_haproxy_for(
+                    port, folder, StackConfig(web=web, workers=workers, threads=threads),
+                    credentials, served_by="web-fast")
+                for process in proxies:
+                    cleanup.callback(stop_group, process)
+                targets_by_label["fast path via haproxy"] = ("invalidate", url)
+                pids_by_label["fast path via haproxy"] = [
+                    fast.pid, *(process.pid for process in proxies),
+                    stacks["invalidate"].pid("redis")]
+            except Exception as error:  # noqa: BLE001 - reported; the direct row stands
+                progress(f"  the fast path behind HAProxy is not measured: {error}")
+            for label in ("fast path direct", "fast path via haproxy"):
+                if label in targets_by_label:
+                    warm(client, targets_by_label[label][1])
         if home_body is not None:
             port = free_port()
             progress(f"starting the constant app ({len(home_body)} bytes, {workers} workers x "
@@ -486,12 +555,14 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             targets_by_label["constant direct"] = ("constant", f"http://127.0.0.1:{port}/")
             pids_by_label["constant direct"] = [constant.pid]
             try:
-                proxy, url = start_haproxy_for(
+                proxies, url = start_haproxy_for(
                     port, folder, StackConfig(web=web, workers=workers, threads=threads),
                     credentials)
-                cleanup.callback(stop_group, proxy)
+                for process in proxies:
+                    cleanup.callback(stop_group, process)
                 targets_by_label["constant via haproxy"] = ("constant", url)
-                pids_by_label["constant via haproxy"] = [constant.pid, proxy.pid]
+                pids_by_label["constant via haproxy"] = [constant.pid,
+                                                         *(process.pid for process in proxies)]
             except Exception as error:  # noqa: BLE001 - reported; the direct row stands
                 progress(f"  the constant app behind HAProxy is not measured: {error}")
 
@@ -575,6 +646,10 @@ def targets(result):
             return None
         return dearer["cpu_ms_per_request"] / cheaper["cpu_ms_per_request"]
 
+    fast, fast_direct = _row(rows, "fast path via haproxy"), _row(rows, "fast path direct")
+    fast_vs_constant, fast_how = ratio(fast, constant_proxy), "both behind HAProxy"
+    if fast_vs_constant is None:
+        fast_vs_constant, fast_how = ratio(fast_direct, constant_direct), "both direct"
     cpu_vs_constant = cpu_ratio(hits, constant_proxy)
     cpu_how = "both behind HAProxy"
     if cpu_vs_constant is None:
@@ -591,6 +666,13 @@ def targets(result):
          ">=", 1.5),
         (f"estimate from server CPU per request: hits vs constant bytes ({cpu_how})",
          cpu_vs_constant, ">=", 0.7),
+        ("with the WSGI fast path: hits vs off, throughput", ratio(fast, off), ">=", 10.0),
+        ("with the WSGI fast path: hits vs django mode, throughput", ratio(fast, django),
+         ">=", 1.5),
+        (f"with the WSGI fast path: hits vs constant bytes, throughput ({fast_how})",
+         fast_vs_constant, ">=", 0.7),
+        ("with the WSGI fast path, estimate from server CPU per request: hits vs constant "
+         "bytes (both behind HAProxy)", cpu_ratio(fast, constant_proxy), ">=", 0.7),
     ]
     return [{"target": name, "measured": value, "op": op, "required": bound,
              "met": None if value is None else (value >= bound if op == ">=" else value <= bound)}

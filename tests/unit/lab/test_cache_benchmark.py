@@ -91,6 +91,7 @@ def test_a_row_is_the_median_of_its_rounds():
 def rows(**rates):
     """Rows named like run() names them, from label=(requests/s, p99 ms[, CPU ms/request])."""
     labels = {"off": "off via haproxy", "hits": "invalidate via haproxy",
+              "fast": "fast path via haproxy",
               "django": "django via haproxy", "constant": "constant via haproxy",
               "hits_direct": "invalidate direct", "constant_direct": "constant direct"}
     return [bench.summarize(labels[name], name,
@@ -114,7 +115,16 @@ def test_targets_are_computed_from_the_rows():
     assert found["hits vs constant bytes, throughput"]["measured"] == 0.8
     assert found["stale reads after a write returned"]["measured"] == 0
     assert all(target["met"] for name, target in found.items()
-               if not name.startswith("estimate"))
+               if not name.startswith(("estimate", "with the WSGI fast path")))
+
+
+def test_the_fast_path_rows_get_their_own_targets():
+    result = {"rows": rows(off=(40, 600), django=(400, 60), constant=(1000, 20)), "staleness": []}
+    result["rows"].append(bench.summarize("fast path via haproxy", "invalidate",
+                                          [sample(900, 10)]))
+    found = by_name(result)
+    assert found["with the WSGI fast path: hits vs constant bytes, throughput"]["measured"] == 0.9
+    assert found["with the WSGI fast path: hits vs django mode, throughput"]["met"] is True
 
 
 def test_cpu_per_request_gives_estimates_beside_the_measured_ratios():
