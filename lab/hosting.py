@@ -16,14 +16,17 @@ is reproduced with a kernel mechanism rather than guessed:
   with jitter in each direction (lab/hosting_relay.py). The round trip it really adds is
   measured, not assumed.
 
-Four runs separate the effects: `laptop` (loopback, every core), `laptop+net` (the delay
+Four scenarios separate the effects: `laptop` (loopback, every core), `laptop+net` (the delay
 alone), `vm-local` (one CPU alone, the load generator beside the VM) and `vm` (both, which is
-the laptop-to-droplet case). Everything is torn down afterwards, whatever happens: the stack's
-processes by pid, whatever is left in the VM's cgroups, the veth pair, the namespace and the
-cgroups themselves. Creating namespaces needs root: `availability()` says why not otherwise,
-and every entry point raises HostingUnavailable with that reason.
+the laptop-to-droplet case). The load test is the perf tooling's own (lab.loadtest.run_locust
+with tests/load/locustfile.py), the same for all four. Everything is torn down afterwards,
+whatever happens: the stack's processes by pid, whatever is left in the VM's cgroups, the veth
+pair, the namespace and the cgroups themselves. Creating namespaces needs root:
+`availability()` says why not otherwise, and `compare` raises HostingUnavailable with that
+reason before it starts anything.
 
-The notebook calls `compare(...)`, then `comparison_table`, `effects` and `plot_comparison`.
+A notebook calls `compare(...)` (or `HostingComparison.load(out_dir)` for a saved one), then
+`rtt_table`, `comparison_table`, `effects`, `resources_table` and `plot_comparison`.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -571,7 +575,7 @@ def measure_rtt(urls: dict[str, str], *, samples: int = 40, path: str = PROBE_PA
     request) and on a new connection each time (the handshake's round trip too).
     Returns one row per request: url_name, connection (kept-alive | new), ms."""
     rows = []
-    parsed = {name: http.client.urlsplit(url) for name, url in urls.items()}
+    parsed = {name: urlsplit(url) for name, url in urls.items()}
     alive = {name: http.client.HTTPConnection(part.hostname, part.port, timeout=timeout)
              for name, part in parsed.items()}
     try:
@@ -628,24 +632,33 @@ def added_rtt_ms(rtt: pd.DataFrame) -> float:
 
 @dataclass
 class HostingComparison:
-    """What `compare` measured: one row per scenario and load step in `steps`, the round-trip
-    samples in `rtt`, the VM's cgroup counters per scenario in `vm_usage`, and how the
-    delayed path was made."""
+    """What `compare` measured: one row per scenario, round and load step in `steps`, the
+    round-trip samples in `rtt`, and per locust run (`runs`, keyed by run name) the CPU the
+    stack used, the VM's cgroup counters, the relay's and the generator's CPU."""
     steps: pd.DataFrame
     rtt: pd.DataFrame
-    vm_usage: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
     path_method: str = ""
     spec: dict = field(default_factory=dict)
     network: dict = field(default_factory=dict)
     out_dir: Path | None = None
-    runs: dict = field(default_factory=dict)
+    vm_stack_start_s: float | None = None
 
     def save(self) -> None:
         self.steps.to_csv(self.out_dir / "hosting_steps.csv", index=False)
         self.rtt.to_csv(self.out_dir / "hosting_rtt.csv", index=False)
         (self.out_dir / "hosting.json").write_text(json.dumps(
-            {"vm_usage": self.vm_usage, "path_method": self.path_method, "spec": self.spec,
-             "network": self.network, "runs": self.runs}, indent=2, default=str))
+            {"runs": self.runs, "path_method": self.path_method, "spec": self.spec,
+             "network": self.network, "vm_stack_start_s": self.vm_stack_start_s},
+            indent=2, default=str))
+
+    @classmethod
+    def load(cls, out_dir) -> "HostingComparison":
+        """A comparison saved by an earlier `compare` (for the write-up, without re-running)."""
+        out_dir = Path(out_dir)
+        meta = json.loads((out_dir / "hosting.json").read_text())
+        return cls(steps=pd.read_csv(out_dir / "hosting_steps.csv"),
+                   rtt=pd.read_csv(out_dir / "hosting_rtt.csv"), out_dir=out_dir, **meta)
 
 
 def _usage_delta(before: dict, after: dict) -> dict:
@@ -656,25 +669,62 @@ def _usage_delta(before: dict, after: dict) -> dict:
     return delta
 
 
+def _tree_cpu_s(pids) -> float:
+    """CPU seconds (user + system) used so far by these processes and all their children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            parent = psutil.Process(pid)
+            tree = [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in tree:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def _laptop_stack_cpu_s(stack) -> float:
+    return _tree_cpu_s(stack.pid(name) for name in stack.process_names()
+                       if stack.is_alive(name))
+
+
 def _locust(out_dir, name, url, shape, think_time, run_dir):
+    """One run of the perf tooling's locust experiment (lab.loadtest.run_locust), with the
+    machine's load average around it: other work on this machine shows up there.
+
+    Every run shares one discovery file (LOAD_SITE_FILE): the first run reads listing ids and
+    usernames from its site's pages, the others reuse them. Both stacks are seeded alike, so
+    the ids are the same on both, and a VM on one busy CPU is not asked for a burst of
+    uncached search pages before its measurement starts (which can time out there)."""
     from . import loadtest
 
+    load_before = os.getloadavg()
     run = loadtest.run_locust(out_dir, name, url, shape, think_time=think_time,
-                              run_dir=run_dir)
+                              run_dir=run_dir,
+                              env={"LOAD_SITE_FILE": str(Path(out_dir) / "site.json")})
     steps = run.steps()
-    steps.insert(0, "scenario", name)
-    generator = run.generator()
     return steps, {"returncode": run.returncode, "wall_s": run.wall_s,
-                   "generator": generator, "prefix": str(run.prefix)}
+                   "generator": run.generator(), "prefix": str(run.prefix),
+                   "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]}
 
 
 def _stack_config(config, *, run_dir: Path, sqlite_path: Path, port_offset: int = 0,
-                  allowed_hosts: str | None = None):
+                  allowed_hosts: str | None = None, startup_timeout: float = 180.0):
+    """`config` with its own state, database and (for the VM) host names. A stack on one
+    CPU, on a machine that may be busy, starts several times slower than `make up`: each
+    start-up step may take `startup_timeout` seconds."""
     extra = dict(config.extra_env)
     if allowed_hosts:
         extra["LAB_ALLOWED_HOSTS"] = allowed_hosts
     return config.replace(run_dir=run_dir, sqlite_path=sqlite_path, port_offset=port_offset,
-                          extra_env=extra)
+                          extra_env=extra,
+                          startup_timeout=max(config.startup_timeout, startup_timeout))
 
 
 @contextmanager
@@ -700,16 +750,37 @@ def vm_stack(vm: SimulatedVm, config, *, out_dir: Path, timeout: float = 600):
         stack.down(quiet=True)
 
 
+@contextmanager
+def _netem(spec: VmSpec, network: NetworkPath):
+    add, remove = netem_commands(spec, network)
+    try:
+        for argv in add:
+            _run(argv)
+        yield
+    finally:
+        for argv in remove:
+            _run(argv, check=False)
+
+
 def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
             network: NetworkPath = NetworkPath(), spec: VmSpec = VmSpec(),
-            scenarios=SCENARIOS, rtt_samples: int = 40, path_method: str = "auto",
-            run_dir=None, progress=print) -> HostingComparison:
+            scenarios=SCENARIOS, rounds: int = 1, rtt_samples: int = 40,
+            path_method: str = "auto", run_dir=None, progress=print) -> HostingComparison:
     """Runs the same locust step load against each scenario (see the module docstring) and
-    returns the per-step results, the measured round trips and the VM's CPU and memory use.
+    returns the per-step results, the measured round trips and what each run cost.
+
+    Both stacks, the VM and the relays are up for the whole experiment, and the scenarios run
+    one after the other, `rounds` times, each round in a rotated order: whatever else this
+    machine is doing at the time then weighs on every scenario alike (the tables take the
+    median over rounds).
 
     `config` is the infra.StackConfig of both stacks (default: `make up`'s, 2 instances per
-    tier); `shape` the lab.traffic.StepLoad (default: 10 to 60 users in steps of 10, 15 s
-    each). Raises HostingUnavailable (before starting anything) when the VM cannot be made."""
+    tier, the deployment's default too); `shape` the lab.traffic.StepLoad (default: 10 to 60
+    users in steps of 10, 15 s each); `think_time` the visitors' pause between pages, in
+    seconds. Raises HostingUnavailable, before starting anything, when the VM cannot be made
+    here (no root, no `ip netns`, no cgroups)."""
+    from contextlib import ExitStack, nullcontext
+
     from infra import Stack, StackConfig, free_port_offset
 
     from .traffic import StepLoad
@@ -717,104 +788,162 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {SCENARIOS}")
-    vm_wanted = any(name.startswith("vm") for name in scenarios)
-    if vm_wanted:
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    order = [name for name in SCENARIOS if name in scenarios]
+    wants_vm = any(name.startswith("vm") for name in order)
+    if wants_vm:
         require_available()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = config or StackConfig()
     shape = shape or StepLoad(step_users=10, step_seconds=15, max_users=60, warmup_seconds=10)
     progress = progress or (lambda *args: None)
-    frames, usage, runs, rtt_frames = [], {}, {}, []
-    method_used = ""
+    urls, relays, frames, runs, rtt_frames = {}, {}, [], {}, []
+    method, vm, laptop, vm_start_s = "", None, None, None
 
-    laptop_scenarios = [name for name in SCENARIOS if name in scenarios
-                        and name.startswith("laptop")]
-    if laptop_scenarios:
-        laptop = _stack_config(config, run_dir=out_dir / "laptop-stack",
-                               sqlite_path=out_dir / "laptop.sqlite3")
-        laptop = laptop.replace(port_offset=free_port_offset(laptop))
-        progress(f"laptop: starting the stack on 127.0.0.1:{laptop.frontend_port('web')}")
-        with Stack(laptop, progress=lambda *args: None).running() as stack:
-            port = laptop.frontend_port("web")
-            with relay_process(("127.0.0.1", port), network,
-                               out_dir / "laptop-relay.log") as relay:
-                rtt_frames.append(measure_rtt({"laptop": stack.web_url,
-                                               "laptop+net": relay.url}, samples=rtt_samples)
-                                  .assign(path="laptop"))
-                for name in laptop_scenarios:
-                    url = stack.web_url if name == "laptop" else relay.url
-                    progress(f"{name}: locust against {url}")
-                    relay_before = relay.cpu_s()
-                    steps, runs[name] = _locust(out_dir, name, url, shape, think_time, run_dir)
-                    if name != "laptop":
-                        runs[name]["relay_cpu_s"] = relay.cpu_s() - relay_before
-                    frames.append(steps)
-
-    vm_scenarios = [name for name in SCENARIOS if name in scenarios and name.startswith("vm")]
-    if vm_scenarios:
-        vm_config = _stack_config(config, run_dir=out_dir / "vm-stack",
-                                  sqlite_path=out_dir / "vm.sqlite3",
-                                  allowed_hosts=f"127.0.0.1,localhost,{spec.vm_address}")
-        with SimulatedVm(spec, progress=progress) as vm:
-            progress("vm: starting the stack inside the VM (the database is seeded on its "
+    with ExitStack() as resources:  # closed in reverse: relays, stacks, the VM
+        if any(name.startswith("laptop") for name in order):
+            laptop_config = _stack_config(config, run_dir=out_dir / "laptop-stack",
+                                          sqlite_path=out_dir / "laptop.sqlite3")
+            laptop_config = laptop_config.replace(port_offset=free_port_offset(laptop_config))
+            progress(f"laptop: starting the stack on 127.0.0.1:"
+                     f"{laptop_config.frontend_port('web')}")
+            laptop = resources.enter_context(
+                Stack(laptop_config, progress=lambda *args: None).running())
+            urls["laptop"] = laptop.web_url
+            if "laptop+net" in order:
+                relays["laptop+net"] = resources.enter_context(relay_process(
+                    ("127.0.0.1", laptop_config.frontend_port("web")), network,
+                    out_dir / "laptop-relay.log"))
+                urls["laptop+net"] = relays["laptop+net"].url
+        if wants_vm:
+            vm_config = _stack_config(config, run_dir=out_dir / "vm-stack",
+                                      sqlite_path=out_dir / "vm.sqlite3",
+                                      allowed_hosts=f"127.0.0.1,localhost,{spec.vm_address}")
+            vm = resources.enter_context(SimulatedVm(spec, progress=progress))
+            progress("vm: starting the stack inside the VM (it seeds its database on its "
                      "one CPU)")
             started = time.monotonic()
-            with vm_stack(vm, vm_config, out_dir=out_dir):
-                runs["vm-stack-start_s"] = round(time.monotonic() - started, 1)
-                direct = f"http://{spec.vm_address}:{vm_config.frontend_port('web')}"
-                with delayed_path(spec, vm_config.frontend_port("web"), network,
-                                  out_dir / "vm-relay.log", method=path_method) as (
-                        delayed, method_used, relay):
-                    if method_used == "relay":
-                        rtt_frames.append(measure_rtt({"vm-local": direct, "vm": delayed},
-                                                      samples=rtt_samples).assign(path="vm"))
-                    for name in vm_scenarios:
-                        if name == "vm-local" and method_used == "netem":
-                            continue  # run below, once netem is off again
-                        url = direct if name == "vm-local" else delayed
-                        progress(f"{name}: locust against {url} ({method_used})")
-                        before = vm.usage()
-                        relay_before = relay.cpu_s() if relay else 0.0
-                        steps, runs[name] = _locust(out_dir, name, url, shape, think_time,
-                                                    run_dir)
-                        usage[name] = _usage_delta(before, vm.usage())
-                        if relay and name == "vm":
-                            runs[name]["relay_cpu_s"] = relay.cpu_s() - relay_before
-                        frames.append(steps)
-                    if method_used == "netem":
-                        rtt_frames.append(measure_rtt({"vm": delayed}, samples=rtt_samples)
-                                          .assign(path="vm"))
-                if method_used == "netem":  # the same VM without the delay, for comparison
-                    rtt_frames.append(measure_rtt({"vm-local": direct}, samples=rtt_samples)
-                                      .assign(path="vm"))
-                if method_used == "netem" and "vm-local" in vm_scenarios:
-                    before = vm.usage()
-                    steps, runs["vm-local"] = _locust(out_dir, "vm-local", direct, shape,
-                                                      think_time, run_dir)
-                    usage["vm-local"] = _usage_delta(before, vm.usage())
-                    frames.append(steps)
-        progress("the VM is gone: " + (", ".join(leftovers(spec)) or "nothing left behind"))
+            resources.enter_context(vm_stack(vm, vm_config, out_dir=out_dir))
+            vm_start_s = round(time.monotonic() - started, 1)
+            port = vm_config.frontend_port("web")
+            urls["vm-local"] = f"http://{spec.vm_address}:{port}"
+            if "vm" in order:
+                method = path_method
+                if method == "auto":
+                    method = "netem" if netem_available(spec) else "relay"
+                progress(f"vm: the network path is made with {method}")
+                if method == "relay":
+                    relays["vm"] = resources.enter_context(relay_process(
+                        (spec.vm_address, port), network, out_dir / "vm-relay.log"))
+                    urls["vm"] = relays["vm"].url
+                else:
+                    urls["vm"] = urls["vm-local"]
 
-    steps = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    rtt = pd.concat(rtt_frames, ignore_index=True) if rtt_frames else pd.DataFrame()
-    result = HostingComparison(steps=steps, rtt=rtt, vm_usage=usage, path_method=method_used,
-                               spec=asdict(spec), network=asdict(network), out_dir=out_dir,
-                               runs=runs)
+        def delay_for(name):
+            return _netem(spec, network) if name == "vm" and method == "netem" else (
+                nullcontext())
+
+        # What the delayed path adds, measured on each path against its direct twin.
+        for path, pair in (("laptop", ("laptop", "laptop+net")), ("vm", ("vm-local", "vm"))):
+            present = [name for name in pair if name in urls]
+            if method == "netem" and path == "vm":
+                for name in present:  # one URL, with and without the qdisc
+                    with delay_for(name):
+                        rtt_frames.append(measure_rtt({name: urls[name]},
+                                                      samples=rtt_samples).assign(path=path))
+            elif present:
+                rtt_frames.append(measure_rtt({name: urls[name] for name in present},
+                                              samples=rtt_samples).assign(path=path))
+
+        for number in range(1, rounds + 1):
+            shift = (number - 1) % len(order)
+            for name in order[shift:] + order[:shift]:
+                run_name = name if rounds == 1 else f"{name}-r{number}"
+                progress(f"round {number}/{rounds}, {name}: locust against {urls[name]}")
+                is_vm = name.startswith("vm")
+                before_vm = vm.usage() if is_vm else None
+                before_stack = None if is_vm else _laptop_stack_cpu_s(laptop)
+                before_relay = relays[name].cpu_s() if name in relays else None
+                with delay_for(name):
+                    steps, info = _locust(out_dir, run_name, urls[name], shape, think_time,
+                                          run_dir)
+                if is_vm:
+                    info["vm"] = _usage_delta(before_vm, vm.usage())
+                    info["stack_cpu_s"] = info["vm"]["cpu_s"]
+                else:
+                    info["stack_cpu_s"] = _laptop_stack_cpu_s(laptop) - before_stack
+                if before_relay is not None:
+                    info["relay_cpu_s"] = relays[name].cpu_s() - before_relay
+                info.update(scenario=name, round=number)
+                runs[run_name] = info
+                steps.insert(0, "round", number)
+                steps.insert(0, "scenario", name)
+                frames.append(steps)
+    if vm is not None:
+        progress("after the experiment: " + (", ".join(leftovers(spec))
+                                              or "no namespace, veth pair, cgroup or process "
+                                                 "of the VM is left"))
+    result = HostingComparison(
+        steps=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        rtt=pd.concat(rtt_frames, ignore_index=True) if rtt_frames else pd.DataFrame(),
+        runs=runs, path_method=method, spec=asdict(spec), network=asdict(network),
+        out_dir=out_dir, vm_stack_start_s=vm_start_s)
     result.save()
     return result
 
 
+def resources_table(result: HostingComparison) -> pd.DataFrame:
+    """Per locust run: how many cores the stack really used on average (CPU seconds over the
+    run's wall time), how often the VM's quota stopped it, its peak memory (cgroup: includes
+    the page cache of the files it read), and the relay's and the generator's CPU. A laptop
+    stack that used about one core on average had no more CPU than the VM: a sign that other
+    work on this machine took the rest."""
+    rows = []
+    for name, info in result.runs.items():
+        vm_usage = info.get("vm") or {}
+        periods = vm_usage.get("periods") or 0
+        rows.append({
+            "run": name, "scenario": info["scenario"], "round": info["round"],
+            "wall_s": info["wall_s"],
+            "stack_cores_used": info["stack_cpu_s"] / info["wall_s"],
+            "vm_throttled_share": (vm_usage["throttled_periods"] / periods
+                                   if periods else float("nan")),
+            "vm_memory_peak_mb": (vm_usage["memory_peak_bytes"] / 2**20
+                                  if vm_usage else float("nan")),
+            "vm_oom_kills": vm_usage.get("oom_kills", float("nan")),
+            "relay_cpu_s": info.get("relay_cpu_s", float("nan")),
+            "generator_cpu_pct": info["generator"]["generator_cpu_mean_pct"],
+            "generator_saturated": info["generator"]["generator_saturated"],
+            "loadavg_1m_before": info["loadavg_1m_before"],
+        })
+    return pd.DataFrame(rows)
+
+
 # --- analysis -----------------------------------------------------------------------------------
+
+def by_scenario(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario and load step: the median over rounds of throughput and each
+    percentile, the requests and failures summed, and how many rounds there were."""
+    steps = steps if "round" in steps else steps.assign(round=1)
+    grouped = steps.groupby(["scenario", "users"])
+    table = grouped[["rps", "p50_ms", "p95_ms", "p99_ms"]].median()
+    table[["requests", "failures"]] = grouped[["requests", "failures"]].sum()
+    table["rounds"] = grouped["round"].nunique()
+    return table.reset_index()
+
 
 def comparison_table(steps: pd.DataFrame, *, users: int | None = None) -> pd.DataFrame:
     """One row per scenario at one load step (the highest by default, the same for every
-    scenario): throughput and latency percentiles, and the ratio of each to the laptop's."""
+    scenario): throughput and latency percentiles (medians over rounds), and the ratio of
+    each to the laptop's."""
+    steps = by_scenario(steps)
     level = users if users is not None else int(steps.groupby("scenario")["users"].max().min())
     rows = steps[steps["users"] == level].set_index("scenario")
     order = [name for name in SCENARIOS if name in rows.index]
-    table = rows.loc[order, ["users", "requests", "failures", "rps", "p50_ms", "p95_ms",
-                             "p99_ms"]].copy()
+    table = rows.loc[order, ["users", "rounds", "requests", "failures", "rps", "p50_ms",
+                             "p95_ms", "p99_ms"]].copy()
     if "laptop" in table.index:
         for column in ("rps", "p50_ms", "p95_ms"):
             table[f"{column.removesuffix('_ms')}_vs_laptop"] = (table[column]
@@ -828,7 +957,8 @@ def effects(steps: pd.DataFrame, metrics=("p50_ms", "p95_ms", "rps")) -> pd.Data
     away, per load step, as a 2x2 design: the network's effect measured on each machine, the
     CPU's effect with and without the network, and their interaction (what the two cost
     together beyond their sum; near zero when they simply add up)."""
-    wide = steps.pivot_table(index="users", columns="scenario", values=list(metrics))
+    wide = by_scenario(steps).pivot_table(index="users", columns="scenario",
+                                          values=list(metrics))
     rows = []
     for users in wide.index:
         for metric in metrics:
@@ -855,6 +985,7 @@ def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = N
 
     styles = {"laptop": ("#1f77b4", "-"), "laptop+net": ("#1f77b4", "--"),
               "vm-local": ("#d62728", "-"), "vm": ("#d62728", "--")}
+    steps = by_scenario(steps)
     fig = Figure(figsize=(12, 4.6))
     left, middle, right = fig.subplots(1, 3)
     for name in [name for name in SCENARIOS if name in set(steps["scenario"])]:
@@ -879,9 +1010,12 @@ def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = N
     left.legend(fontsize=8, loc="upper left")
     added = (f" The delayed path added a measured {rtt_added_ms:.0f} ms per round trip."
              if rtt_added_ms is not None else "")
+    rounds = int(steps["rounds"].max())
     caption = ("Solid: no network delay; dashed: through the delayed path. Blue: the stack on "
                "this machine's loopback with every core; red: the same stack in a network "
-               "namespace limited to one CPU and 2 GB." + added)
+               "namespace limited to one CPU and 2 GB. Each point is one load step (ramp-up "
+               "left out)" + (f", the median of {rounds} rounds." if rounds > 1 else ".")
+               + added)
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.text(0.01, 0.01, caption, fontsize=8.5, style="italic", ha="left", va="bottom",
              wrap=True)

@@ -90,3 +90,46 @@ def test_the_figure_is_saved_with_every_scenario(tmp_path):
 def test_an_unknown_scenario_is_refused_before_anything_starts():
     with pytest.raises(ValueError, match="unknown scenarios"):
         hosting.compare("unused", scenarios=("laptop", "mainframe"))
+
+
+def test_rounds_are_summarised_by_their_median_and_their_requests_summed():
+    one, two, three = (steps_frame().assign(round=number) for number in (1, 2, 3))
+    three["p50_ms"] = three["p50_ms"] + 1000  # one disturbed round does not move the median
+    table = hosting.by_scenario(pd.concat([one, two, three]))
+    laptop = table[(table["scenario"] == "laptop") & (table["users"] == 10)].iloc[0]
+    assert laptop["p50_ms"] == 10
+    assert laptop["rounds"] == 3
+    assert laptop["requests"] == 3 * 1000
+
+
+def comparison_result(tmp_path):
+    runs = {
+        "laptop": {"scenario": "laptop", "round": 1, "wall_s": 100.0, "stack_cpu_s": 150.0,
+                   "generator": {"generator_cpu_mean_pct": 20.0, "generator_saturated": False},
+                   "loadavg_1m_before": 1.0},
+        "vm": {"scenario": "vm", "round": 1, "wall_s": 100.0, "stack_cpu_s": 95.0,
+               "relay_cpu_s": 3.0, "loadavg_1m_before": 1.5,
+               "generator": {"generator_cpu_mean_pct": 15.0, "generator_saturated": False},
+               "vm": {"cpu_s": 95.0, "periods": 1000, "throttled_periods": 250,
+                      "throttled_s": 5.0, "oom_kills": 0, "memory_peak_bytes": 700 * 2**20}},
+    }
+    return hosting.HostingComparison(steps=steps_frame(), rtt=rtt_samples(), runs=runs,
+                                     path_method="relay", out_dir=tmp_path)
+
+
+def test_the_resources_table_says_how_many_cores_each_stack_really_used(tmp_path):
+    table = hosting.resources_table(comparison_result(tmp_path)).set_index("run")
+    assert table.at["laptop", "stack_cores_used"] == 1.5
+    assert table.at["vm", "stack_cores_used"] == 0.95
+    assert table.at["vm", "vm_throttled_share"] == 0.25
+    assert table.at["vm", "vm_memory_peak_mb"] == 700
+    assert pd.isna(table.at["laptop", "vm_throttled_share"])
+
+
+def test_a_saved_comparison_loads_back_as_it_was(tmp_path):
+    saved = comparison_result(tmp_path)
+    saved.save()
+    loaded = hosting.HostingComparison.load(tmp_path)
+    assert loaded.path_method == "relay"
+    assert loaded.runs["vm"]["vm"]["throttled_periods"] == 250
+    pd.testing.assert_frame_equal(loaded.steps, saved.steps, check_dtype=False)
