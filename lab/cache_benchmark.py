@@ -329,6 +329,27 @@ def newest_marker(body: str, run: str, kind: str) -> int:
     return max(map(int, found), default=0)
 
 
+def _with_retries(send, attempts=5, delay=0.5, done_if=lambda response: False):
+    """The set-up of the staleness run, retried on 503s and timeouts: a busy machine can make
+    one call fail, which should not cost the whole measurement."""
+    import httpx
+
+    for attempt in range(1, attempts + 1):
+        try:
+            response = send()
+            if done_if(response):
+                return response
+            response.raise_for_status()
+            return response
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != 503 or attempt == attempts:
+                raise
+        except httpx.TransportError:
+            if attempt == attempts:
+                raise
+        time.sleep(delay * attempt)
+
+
 def measure_staleness(stack, *, duration=8.0, readers=4, write_interval=0.2):
     """Readers GET the pages a writer's writes change, for `duration` seconds; returns counts
     of reads, stale reads (sent after a write returned, not showing it), errors and X-Cache."""
@@ -340,17 +361,20 @@ def measure_staleness(stack, *, duration=8.0, readers=4, write_interval=0.2):
                           headers={"X-Service-Token": stack.service_token})
     name = f"bench{run}"
     password = secrets.token_urlsafe(12) + "-A1"
-    signed = exp.post("/exp/v1/signup", json={"username": name, "email": f"{name}@example.com",
-                                                "password": password,
-                                                "password_confirm": password})
-    signed.raise_for_status()
+    signed = _with_retries(lambda: exp.post(
+        "/exp/v1/signup", json={"username": name, "email": f"{name}@example.com",
+                                "password": password, "password_confirm": password}),
+        done_if=lambda response: response.status_code == 409)  # an earlier try got through
+    if signed.status_code == 409:
+        signed = _with_retries(lambda: exp.post(
+            "/exp/v1/login", json={"username": name, "password": password}))
     session = signed.json()["data"]
     bearer = {"Authorization": f"Bearer {session['token']}"}
     seller_id = session["user"]["id"]
-    created = exp.post("/exp/v1/listings", headers=bearer,
-                       json={"title": f"{marker(run, 'e', 0)} probe", "description": "probe",
-                             "price": "1.00"})
-    created.raise_for_status()
+    created = _with_retries(lambda: exp.post(
+        "/exp/v1/listings", headers=bearer,
+        json={"title": f"{marker(run, 'e', 0)} probe", "description": "probe",
+              "price": "1.00"}))
     listing_id = created.json()["data"]["listing"]["id"]
 
     pages = {"home": ("/", "c"), "listing": (f"/listings/{listing_id}", "e"),

@@ -181,3 +181,21 @@ def test_an_unknown_mode_is_refused(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--modes", "off,memcached"])
     assert "memcached" in capsys.readouterr().err
+
+
+def test_the_staleness_set_up_retries_what_a_busy_machine_makes_fail():
+    import httpx
+
+    answers = iter([503, 503, 201])
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(next(answers), json={})), base_url="http://127.0.0.1")
+    assert bench._with_retries(lambda: client.post("/x"), delay=0).status_code == 201
+    refused = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(422, json={})), base_url="http://127.0.0.1")
+    with pytest.raises(httpx.HTTPStatusError):
+        bench._with_retries(lambda: refused.post("/x"), delay=0)
+    taken = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(409, json={})), base_url="http://127.0.0.1")
+    assert bench._with_retries(lambda: taken.post("/x"), delay=0,
+                               done_if=lambda response: response.status_code == 409
+                               ).status_code == 409
