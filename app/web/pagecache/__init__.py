@@ -52,6 +52,13 @@ Observability (``stats``): ``X-Cache``, ``Server-Timing`` (cache lookup, experie
 render) and hit/miss/stale/bypass counters in the Redis hash ``pc:v1:stats:<mode>`` (all
 instances summed) and ``pc:v1:stats:<mode>:<instance>``, also answered at ``/cache/stats``.
 
+Fast path (``wsgi``, optional): a WSGI wrapper in front of Django that answers plain hits
+itself (same key, script and counters) and hands everything else to Django with its lookup
+attached; it takes effect when the web tier's WSGI module wraps its application.
+
+Redis connections: hits use one redis-py Connection per thread (``conn.Direct``) rather than
+the client, whose per-command machinery cost about three times the CPU.
+
 This package's ``__init__`` imports nothing, so that the entity tier can use ``tags`` and
 ``conn`` without loading the web tier.
 """
