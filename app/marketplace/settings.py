@@ -42,7 +42,7 @@ INSTANCE = env("INSTANCE", f"{TIER}-local")  # sent back as X-Served-By
 TIERS = ("entity", "experience", "web") if TIER == "all" else (TIER,)
 
 SECRET_KEY = generated_secret("SECRET_KEY")
-SERVICE_TOKEN = generated_secret("SERVICE_TOKEN")  # only the experience tier holds it
+SERVICE_TOKEN = generated_secret("SERVICE_TOKEN")  # the experience tier sends it, the entity tier checks it
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
 
