@@ -67,7 +67,7 @@ def failover(runs: dict[str, FailoverRun], path, *, caption: str) -> Path:
     the instance that answered; errors in red at the top; the kill, restart and the moment
     the victim answered its health check again as vertical lines; shaded while the balancer
     had the victim marked down."""
-    fig = Figure(figsize=(11, 2.9 * len(runs)))
+    fig = Figure(figsize=(12.5, 2.9 * len(runs)))
     axes_list = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True))
     servers = sorted({server for run in runs.values()
                       for server in run.requests["served_by"].unique() if server})
@@ -106,7 +106,8 @@ def failover(runs: dict[str, FailoverRun], path, *, caption: str) -> Path:
         axes.set_title(f"{name}: {metrics['errors']} errors in {metrics['requests']} requests",
                        fontsize=10, loc="left")
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=7, loc="upper right", ncol=4, markerscale=2)
+        axes.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2,
+                    borderaxespad=0)
     axes_list[-1].set_xlabel("time since the load started (s)")
     return _finish(fig, path, f"Killing {next(iter(runs.values())).victim} under load",
                    caption)
@@ -136,6 +137,7 @@ def balancers(throughput: pd.DataFrame, failover_table: pd.DataFrame, path, *,
                    failover_table["errors"], color=ERROR_COLOR)
     for index, value in enumerate(failover_table["errors"]):
         error_axes.text(index, value, str(int(value)), ha="center", va="bottom", fontsize=9)
+    error_axes.set_ylim(0, max(float(failover_table["errors"].max()) * 1.2, 1.0))
     error_axes.set_ylabel("client-visible errors (requests)")
     error_axes.set_title("errors while an instance was killed", fontsize=10)
     for axes in (rate_axes, latency_axes, error_axes):
@@ -144,18 +146,21 @@ def balancers(throughput: pd.DataFrame, failover_table: pd.DataFrame, path, *,
 
 
 def rate_limit(frame: pd.DataFrame, limit: int, window: int, path, *, caption: str) -> Path:
-    """Each request of the burst at the time it was sent: its status, log-in POSTs and GETs
-    apart."""
+    """Each request at the time it was sent, by its status: the burst's log-in POSTs and
+    GETs, then the single POSTs that probe when log-ins are let through again."""
     fig = Figure(figsize=(10, 3.8))
     axes = fig.subplots(1, 1)
-    styles = {("POST", True): ("#d62728", "x", "log-in POST refused (429)"),
-              ("POST", False): ("#1f77b4", "o", "log-in POST reached the site"),
-              ("GET", True): ("#ff7f0e", "s", "GET refused"),
-              ("GET", False): ("#2ca02c", "s", "GET answered")}
-    for (method, refused), (color, marker, label) in styles.items():
-        rows = frame[(frame["method"] == method) & ((frame["status"] == 429) == refused)]
+    styles = {("burst", "POST", True): ("#d62728", "x", "log-in POST refused (429)"),
+              ("burst", "POST", False): ("#1f77b4", "o", "log-in POST reached the site"),
+              ("burst", "GET", True): ("#ff7f0e", "s", "GET refused"),
+              ("burst", "GET", False): ("#2ca02c", "s", "GET answered"),
+              ("recovery", "POST", True): ("#d62728", "+", "later log-in POST refused"),
+              ("recovery", "POST", False): ("#1f77b4", "D", "later log-in POST let through")}
+    for (phase, method, refused), (color, marker, label) in styles.items():
+        rows = frame[(frame["phase"] == phase) & (frame["method"] == method)
+                     & ((frame["status"] == 429) == refused)]
         if len(rows):
-            axes.scatter(rows["t_s"], rows["status"], color=color, marker=marker, s=28,
+            axes.scatter(rows["t_s"], rows["status"], color=color, marker=marker, s=30,
                          label=f"{label} ({len(rows)})")
     axes.set_xlabel("time since the first request (s)")
     axes.set_ylabel("HTTP status")

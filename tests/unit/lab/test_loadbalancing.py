@@ -175,6 +175,11 @@ def test_the_figures_are_written_with_every_balancer_and_scenario(tmp_path):
     table = pd.DataFrame([{"balancer": "HAProxy, resilient", "errors": 0},
                           {"balancer": "pen", "errors": 4}])
     assert plots.balancers(throughput, table, tmp_path / "b.png", caption="c").exists()
+    burst = pd.DataFrame([{"t_s": 0.1, "phase": "burst", "method": "POST", "status": 200},
+                          {"t_s": 0.2, "phase": "burst", "method": "POST", "status": 429},
+                          {"t_s": 0.3, "phase": "burst", "method": "GET", "status": 200},
+                          {"t_s": 2.0, "phase": "recovery", "method": "POST", "status": 200}])
+    assert plots.rate_limit(burst, 1, 10, tmp_path / "r.png", caption="c").exists()
 
 
 @pytest.mark.parametrize("value, expected", [(float("nan"), None), (3, 3)])
