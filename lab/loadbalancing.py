@@ -517,7 +517,8 @@ def throughput(run, stack, *, seconds: float = 3.0, connections: int = 16, path:
                 rows.append({"balancer": name, "round": number, "connections": connections,
                              **{key: result.get(key) for key in (
                                  "rps", "requests", "p50_ms", "p90_ms", "p99_ms", "max_ms",
-                                 "errors", "non_2xx")}})
+                                 "errors", "non_2xx", "generator_cpu_mean_pct",
+                                 "generator_saturated")}})
                 _say(progress, f"wrk through {name}: {result.get('rps'):.0f} requests/s, "
                                f"p99 {result.get('p99_ms'):.1f} ms")
     frame = pd.DataFrame(rows)
