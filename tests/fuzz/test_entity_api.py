@@ -1,0 +1,20 @@
+"""The entity API, fuzzed from its OpenAPI document: one test per operation (examples from the
+document, schemathesis's boundary values, then generated valid and invalid calls), and stateful
+runs that follow the links between operations (create a user, then read, change, delete it...).
+Every answer must be documented, match its schema, and never be a 5xx."""
+from tests.fuzz import harness
+
+schema = harness.load("entity")
+
+
+@schema.parametrize()
+@harness.SETTINGS
+def test_every_entity_operation_answers_as_documented(case):
+    case.call_and_validate()
+    harness.restore_credentials()
+
+
+def test_entity_workflows_answer_as_documented():
+    # the world fixture (autouse) is in place: the machine's calls find the fuzzer's data
+    with harness.ids_from_links():
+        schema.as_state_machine().run(settings=harness.STATEFUL_SETTINGS)

@@ -1,0 +1,19 @@
+"""The experience API, fuzzed from its OpenAPI document, with the entity tier behind it in the
+same process: one test per screen or action, and stateful runs (search, then open a result;
+create a listing, then open it). Every answer must be documented, match its schema, and never be
+a 5xx, whatever the entity tier answered it."""
+from tests.fuzz import harness
+
+schema = harness.load("experience")
+
+
+@schema.parametrize()
+@harness.SETTINGS
+def test_every_experience_operation_answers_as_documented(case):
+    case.call_and_validate()
+    harness.restore_credentials()
+
+
+def test_experience_workflows_answer_as_documented():
+    with harness.ids_from_links():
+        schema.as_state_machine().run(settings=harness.STATEFUL_SETTINGS)
