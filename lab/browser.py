@@ -55,7 +55,7 @@ def _selenium():
 
 
 def chrome(*, window_size: tuple[int, int] = WINDOW_SIZE, performance_log: bool = False,
-           page_load_timeout: float = 20.0, extra_args: list[str] | None = None):
+           page_load_timeout: float = 60.0, extra_args: list[str] | None = None):
     """A new headless Chromium with its own throwaway profile (removed by `quit()`), usable as
     a context manager. `performance_log` records the DevTools network events, from which
     `document_responses()` reads response headers (X-Served-By, X-Cache) that a page's DOM
