@@ -77,8 +77,8 @@ PROFILES = {
                          compare_users=25, compare_warmup_s=3, compare_s=5, wrk_s=3,
                          wrk_connections=8, web_counts=(3, 1), worker_splits=((1, 6),)),
     # the write-up's figures: steps long enough for stable p99s (about 10 minutes in all)
-    "full": PerfProfile("full", warmup_s=8, step_s=12, step_users=10, max_users=80,
-                        compare_users=30, compare_warmup_s=6, compare_s=15, wrk_s=8,
+    "full": PerfProfile("full", warmup_s=6, step_s=10, step_users=10, max_users=80,
+                        compare_users=30, compare_warmup_s=5, compare_s=10, wrk_s=5,
                         wrk_connections=8),
 }
 
@@ -165,7 +165,9 @@ def _stack_columns(stack) -> dict:
     config = stack.config
     return {"web": config.web, "experience": config.experience, "entity": config.entity,
             "workers": config.workers, "threads": config.threads, "db": config.db,
-            "cache": config.cache}
+            "cache": config.cache,
+            # most of an experiment's wall time on this machine: worth seeing beside it
+            "stack_startup_s": getattr(stack, "startup_s", math.nan)}
 
 
 # --- one locust measurement -------------------------------------------------------------------
@@ -331,22 +333,29 @@ def _cache_share(run) -> dict:
 
 def web_instances(run_dir, profile="quick", *, counts=None, splits=None, progress=None,
                   stack_options=None) -> pd.DataFrame:
-    """Throughput and latency at one constant load with 3, 2, 1 web instances (the stack's
-    default workers; one stack started with the most instances, then instances stopped and
-    taken out of HAProxy's rotation one by one), and with the same total worker count split
-    differently ((instances, workers) applied to every tier, so each tier keeps the same
-    number of worker processes). One row per layout, `series` telling the two apart."""
+    """Throughput and latency at one constant load with 3, 2, 1 web instances, and with the
+    same total worker count split differently. One row per layout, `series` telling the two
+    series apart.
+
+    Instances: one stack is started with max(counts) instances in every tier, then web
+    instances are stopped one by one and HAProxy is waited on to take each out of rotation,
+    so the other tiers stay as they were. Splits: (instances, workers) applied to every tier,
+    so each tier keeps the same number of worker processes (the stack has one workers setting
+    for all tiers); the split that is the instance series' first layout is not started twice."""
     profile = get_profile(profile)
     counts = sorted(counts or profile.web_counts, reverse=True)
-    splits = splits if splits is not None else profile.worker_splits
+    splits = list(splits if splits is not None else profile.worker_splits)
+    most = max(counts)
+    options = dict(stack_options or {})
+    workers = next((w for i, w in splits if i == most), options.get("workers", 2))
     run_dir = _rundir(run_dir)
     folder = _folder(run_dir, "web_instances")
     rows = []
-    options = dict(stack_options or {})
     with running_stack(run_dir, "web_instances", progress,
-                       **{**options, "web": max(counts)}) as stack:
+                       **{**options, "web": most, "experience": most, "entity": most,
+                          "workers": workers}) as stack:
         for count in counts:
-            for number in range(count + 1, max(counts) + 1):
+            for number in range(count + 1, most + 1):
                 name = f"web{number}"
                 if stack.is_alive(name):
                     stack.stop(name)
@@ -355,12 +364,15 @@ def web_instances(run_dir, profile="quick", *, counts=None, splits=None, progres
                                   profile.compare_shape(), profile)
             rows.append({"series": "web instances", "layout": f"{count} web",
                          **_stack_columns(stack), "web": count, **_row(steps, run)})
-    for instances, workers in splits:
-        layout = f"{instances}x{workers} workers"
-        with running_stack(run_dir, f"split_{instances}x{workers}", progress,
+    for instances, split_workers in splits:
+        layout = f"{instances}x{split_workers} workers"
+        if (instances, split_workers) == (most, workers):
+            rows.append({**rows[0], "series": "same total workers", "layout": layout})
+            continue
+        with running_stack(run_dir, f"split_{instances}x{split_workers}", progress,
                            **{**options, "web": instances, "experience": instances,
-                              "entity": instances, "workers": workers}) as stack:
-            run, steps = _measure(run_dir, folder, f"split_{instances}x{workers}",
+                              "entity": instances, "workers": split_workers}) as stack:
+            run, steps = _measure(run_dir, folder, f"split_{instances}x{split_workers}",
                                   stack.web_url, profile.compare_shape(), profile)
             rows.append({"series": "same total workers", "layout": layout,
                          **_stack_columns(stack), **_row(steps, run)})

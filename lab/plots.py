@@ -52,9 +52,10 @@ def step_load(steps: pd.DataFrame, path, *, title: str, caption: str | None = No
     if saturation is not None and saturation.reached:
         for axis in (left, right):
             axis.axvline(saturation.knee_users, color="grey", linestyle="--", linewidth=1)
-        left.annotate(f"knee: {saturation.knee_users} users", (saturation.knee_users, 0),
-                      xytext=(4, 6), textcoords="offset points", fontsize=8, color="grey")
-    left.legend(loc="lower right", fontsize=8)
+        left.annotate(f"knee: {saturation.knee_users} users", (saturation.knee_users, 1),
+                      xycoords=("data", "axes fraction"), xytext=(-4, -12),
+                      textcoords="offset points", ha="right", fontsize=8, color="grey")
+    left.legend(loc="upper left", fontsize=8)
     right.legend(loc="upper left", fontsize=8)
     left.set_title("throughput", fontsize=10)
     right.set_title("latency percentiles", fontsize=10)
