@@ -20,8 +20,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Debian's packages; elsewhere (a CI image with Google Chrome, say) the environment can name
+# another pair, which must be of the same major version.
+CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("LAB_CHROMEDRIVER", "/usr/bin/chromedriver")
 WINDOW_SIZE = (1280, 900)
 
 FLAGS = [
@@ -63,7 +65,7 @@ def chrome(*, window_size: tuple[int, int] = WINDOW_SIZE, performance_log: bool 
     for path in (CHROMIUM, CHROMEDRIVER):
         if not Path(path).exists():
             raise BrowserMissing(f"{path} is missing: `make setup` installs chromium and "
-                                 f"chromium-driver")
+                                 f"chromium-driver (or set LAB_CHROMIUM, LAB_CHROMEDRIVER)")
     webdriver = _selenium()
     from selenium.webdriver.chrome.service import Service
 
