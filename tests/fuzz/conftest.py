@@ -1,6 +1,8 @@
-"""Fuzz tests call the real application in this process (tests/fuzz/harness.py). Each test
-gets a fresh test database with the fuzzer's world in it; all calls of a session are tallied,
-and written as JSON to $FUZZ_REPORT when it is set (the lab's reliability notebook reads it)."""
+"""Fuzz tests: generated calls of the JSON APIs (schemathesis, tests/fuzz/harness.py) and
+generated input for the web forms and the page cache's keys (hypothesis). The API tests call
+the real application in this process, each on a fresh test database with the fuzzer's world in
+it (the `world` fixture); their calls are tallied and written as JSON to $FUZZ_REPORT when it is
+set (the lab's reliability notebook reads it)."""
 import json
 import os
 from pathlib import Path
@@ -21,7 +23,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.fuzz)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def world(db):
     """The fuzzer, its credentials and a few objects the steered ids name, with the tiers
     talking in-process."""

@@ -15,7 +15,7 @@ CREDENTIAL = {"X-Service-Token": settings.SERVICE_TOKEN}
 
 
 @pytest.fixture(autouse=True)
-def untallied():
+def untallied(world):
     """The failures provoked here are not part of the fuzzing campaign's counts."""
     before = harness.TALLY.copy()
     yield

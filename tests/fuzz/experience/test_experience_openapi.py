@@ -2,11 +2,14 @@
 same process: one test per screen or action, and stateful runs (search, then open a result;
 create a listing, then open it). Every answer must be documented, match its schema, and never be
 a 5xx, whatever the entity tier answered it."""
+import pytest
+
 from tests.fuzz import harness
 
 schema = harness.load("experience")
 
 
+@pytest.mark.usefixtures("world")
 @schema.parametrize()
 @harness.SETTINGS
 def test_every_experience_operation_answers_as_documented(case):
@@ -14,6 +17,7 @@ def test_every_experience_operation_answers_as_documented(case):
     harness.restore_credentials()
 
 
+@pytest.mark.usefixtures("world")
 def test_experience_workflows_answer_as_documented():
     with harness.ids_from_links():
         schema.as_state_machine().run(settings=harness.STATEFUL_SETTINGS)

@@ -2,11 +2,14 @@
 document, schemathesis's boundary values, then generated valid and invalid calls), and stateful
 runs that follow the links between operations (create a user, then read, change, delete it...).
 Every answer must be documented, match its schema, and never be a 5xx."""
+import pytest
+
 from tests.fuzz import harness
 
 schema = harness.load("entity")
 
 
+@pytest.mark.usefixtures("world")
 @schema.parametrize()
 @harness.SETTINGS
 def test_every_entity_operation_answers_as_documented(case):
@@ -14,7 +17,7 @@ def test_every_entity_operation_answers_as_documented(case):
     harness.restore_credentials()
 
 
+@pytest.mark.usefixtures("world")
 def test_entity_workflows_answer_as_documented():
-    # the world fixture (autouse) is in place: the machine's calls find the fuzzer's data
     with harness.ids_from_links():
         schema.as_state_machine().run(settings=harness.STATEFUL_SETTINGS)
