@@ -317,12 +317,30 @@ def find_saturation(steps: pd.DataFrame, *, efficiency: float = 0.5,
                       int(peak[x]), "throughput still grew with the load at the highest step")
 
 
-def failures_below_saturation(steps: pd.DataFrame, saturation: Saturation) -> int:
-    """Failed requests in the steps at or below the last load that still scaled (the target
-    is zero)."""
+def failures_below_saturation(steps: pd.DataFrame, saturation: Saturation,
+                              requests: pd.DataFrame | None = None) -> int:
+    """Failed requests at loads up to the last one that still scaled (the target is zero).
+    With the request log, every failure that started before that step ended counts, those
+    in the warm-up and in each step's ramp too (a log-in that fails while users arrive is a
+    failure, even though the ramp is left out of the step's latency figures); without it,
+    only the steps' measured windows."""
     if saturation.last_good_users is None:
         return 0
-    return int(steps.loc[steps["users"] <= saturation.last_good_users, "failures"].sum())
+    good = steps[steps["users"] <= saturation.last_good_users]
+    if requests is None:
+        return int(good["failures"].sum())
+    end = float(good["window_end_s"].max())
+    return int((~requests.loc[requests["start_s"] < end, "ok"]).sum())
+
+
+def run_totals(requests: pd.DataFrame) -> dict:
+    """The whole run's counts, warm-up and ramps included: what the step rows leave out."""
+    failed = requests[~requests["ok"]]
+    return {"requests": int(len(requests)), "failures": int(len(failed)),
+            "error_rate": float(len(failed) / len(requests)) if len(requests) else 0.0,
+            "failures_by_error": {f"{name}: {error}": int(count) for (name, error), count in
+                                  failed.groupby(["name", "error"]).size()
+                                  .sort_values(ascending=False).head(10).items()}}
 
 
 # --- wrk ---------------------------------------------------------------------------------------

@@ -240,7 +240,9 @@ def analyse_step_load(prefix, figures_dir=None, *, name="step_load", settle_s=No
     steps.attrs.update({
         "experiment": "step_load", "prefix": str(run.prefix),
         "saturation": saturation.as_dict(),
-        "failures_below_saturation": loadstats.failures_below_saturation(steps, saturation),
+        "failures_below_saturation": loadstats.failures_below_saturation(
+            steps, saturation, requests),
+        "totals": loadstats.run_totals(requests),
         "generator": _flatten_generator(run), "discovered": run.meta.get("discovered"),
         "endpoints": loadstats.endpoint_summary(
             requests, float(steps["window_start_s"].min())).round(3).to_dict("records")})
@@ -316,6 +318,8 @@ def _row(steps: pd.DataFrame, run) -> dict:
     keep = ["users", "requests", "failures", "error_rate", "rps", "p50_ms", "p95_ms",
             "p99_ms", "mean_ms", "max_ms", "concurrency", "window_s"]
     row = {key: step[key] for key in keep}
+    # failures while users arrived (log-ins in on_start) are outside the measured window
+    row["failures_whole_run"] = loadstats.run_totals(run.requests())["failures"]
     row.update(_flatten_generator(run))
     row["prefix"] = str(run.prefix)
     return row

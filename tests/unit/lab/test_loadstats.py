@@ -236,3 +236,17 @@ def test_wrk_durations_in_every_unit():
     assert loadstats.duration_ms("1.00m") == 60000
     with pytest.raises(ValueError):
         loadstats.duration_ms("fast")
+
+
+def test_failures_in_a_ramp_below_saturation_count_against_the_target():
+    steps = frame_of_steps([(10, 20, 50, 0), (20, 40, 52, 0), (30, 41, 400, 0)])
+    steps["window_end_s"] = [10.0, 20.0, 30.0]
+    saturation = loadstats.find_saturation(steps)
+    requests = pd.DataFrame({"start_s": [1.0, 10.5, 25.0], "ok": [True, False, False],
+                             "name": "/login [post]", "error": ["", "HTTP 503", "HTTP 503"]})
+    # the failure at 10.5 s is in step 2's ramp; the one at 25 s is past the last good step
+    assert loadstats.failures_below_saturation(steps, saturation) == 0
+    assert loadstats.failures_below_saturation(steps, saturation, requests) == 1
+    totals = loadstats.run_totals(requests)
+    assert totals["failures"] == 2 and totals["error_rate"] == pytest.approx(2 / 3)
+    assert totals["failures_by_error"] == {"/login [post]: HTTP 503": 2}
