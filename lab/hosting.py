@@ -149,13 +149,15 @@ def _run(argv, *, check=True, timeout=30) -> subprocess.CompletedProcess:
 # --- cgroups: one CPU and a memory cap ------------------------------------------------------
 
 class Cgroups:
-    """The VM's cgroups, created under this process's own cgroup in each hierarchy (so any
-    limit this process is already under still applies), for cgroup v1 (cpu, cpuacct, memory
+    """A group of processes with its own CPU and memory accounting and, optionally, limits
+    (None: no limit), created under this process's own cgroup in each hierarchy (so any limit
+    this process is already under still applies), for cgroup v1 (cpu, cpuacct, memory
     hierarchies) or v2 (one unified hierarchy)."""
 
     ROOT = Path("/sys/fs/cgroup")
 
-    def __init__(self, name: str, cpu_quota_us: int, cpu_period_us: int, memory_bytes: int):
+    def __init__(self, name: str, cpu_quota_us: int | None, cpu_period_us: int,
+                 memory_bytes: int | None):
         self.name = name
         self.cpu_quota_us, self.cpu_period_us = cpu_quota_us, cpu_period_us
         self.memory_bytes = memory_bytes
@@ -205,14 +207,19 @@ class Cgroups:
             folder = self.dirs["unified"]
             enabled = (folder.parent / "cgroup.subtree_control")
             enabled.write_text("+cpu +memory")
-            (folder / "cpu.max").write_text(f"{self.cpu_quota_us} {self.cpu_period_us}")
-            (folder / "memory.max").write_text(str(self.memory_bytes))
-            if (folder / "memory.swap.max").exists():  # no swap, as on a droplet
-                (folder / "memory.swap.max").write_text("0")
+            if self.cpu_quota_us is not None:
+                (folder / "cpu.max").write_text(f"{self.cpu_quota_us} {self.cpu_period_us}")
+            if self.memory_bytes is not None:
+                (folder / "memory.max").write_text(str(self.memory_bytes))
+                if (folder / "memory.swap.max").exists():  # no swap, as on a droplet
+                    (folder / "memory.swap.max").write_text("0")
         else:
-            (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
-            (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.cpu_quota_us))
-            (self.dirs["memory"] / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+            if self.cpu_quota_us is not None:
+                (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
+                (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.cpu_quota_us))
+            if self.memory_bytes is not None:
+                (self.dirs["memory"] / "memory.limit_in_bytes").write_text(
+                    str(self.memory_bytes))
         return self
 
     def procs_files(self) -> list[Path]:
@@ -335,7 +342,7 @@ class SimulatedVm:
                 step()
             except Exception as error:  # go on with the other steps, report at the end
                 problems.append(f"{step.__name__}: {error}")
-        left = leftovers(self.spec)
+        left = leftovers(self.spec, laptop_group=False)
         if problems or left:
             message = (f"tearing down {self.spec.name} left something behind: "
                        f"{'; '.join(problems + left)}")
@@ -412,6 +419,46 @@ class SimulatedVm:
         return self.cgroups.usage()
 
 
+class LaptopGroup:
+    """The laptop's stack in a cgroup of its own, with no limit at all. Why: on a machine that
+    is busy with other work, the kernel shares CPU time between groups first, and a VM's
+    cgroup competes as one group while processes outside any group compete one by one. With
+    both stacks in a group, the only difference left between them is the VM's quota (and its
+    network), and the same counters measure how much CPU each really got."""
+
+    def __init__(self, name: str = "lablaptop"):
+        self.name = name
+        self.cgroups = Cgroups(name, None, 100_000, None)
+        self._processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "LaptopGroup":
+        require_available()
+        self.cgroups.create()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.cgroups.remove()
+
+    def run(self, argv: list[str], *, log_path: Path, cwd: Path = REPO_DIR) -> subprocess.Popen:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen([*self.cgroups.enter_prefix(), *map(str, argv)],
+                                       stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, cwd=cwd,
+                                       start_new_session=True)
+        self._processes.append(process)
+        return process
+
+    def usage(self) -> dict:
+        return self.cgroups.usage()
+
+
 def namespaces() -> list[str]:
     result = _run(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
@@ -426,9 +473,10 @@ def _link_exists(name: str) -> bool:
     return _run(["ip", "link", "show", name], check=False).returncode == 0
 
 
-def leftovers(spec: VmSpec | None = None) -> list[str]:
-    """What is left of a simulated VM: [] when its namespace, veth pair, cgroups and processes
-    are all gone (the notebook shows this after the experiment)."""
+def leftovers(spec: VmSpec | None = None, *, laptop_group: bool = True) -> list[str]:
+    """What is left of a simulated VM (and of the laptop's cgroup): [] when the namespace,
+    the veth pair, the cgroups and so their processes are all gone (the notebook shows this
+    after the experiment)."""
     spec = spec or VmSpec()
     found = []
     if spec.name in namespaces():
@@ -436,11 +484,12 @@ def leftovers(spec: VmSpec | None = None) -> list[str]:
     for link in (spec.host_veth, spec.vm_veth):
         if _link_exists(link):
             found.append(f"link {link}")
-    probe = Cgroups(spec.name, 1, 1, 1)
+    probe = Cgroups(spec.name, None, 1, None)
     if probe.version:
-        for key, parent in probe._hierarchies().items():
-            if (parent / spec.name).exists():
-                found.append(f"cgroup {parent / spec.name}")
+        for parent in probe._hierarchies().values():
+            for name in (spec.name, *([LaptopGroup().name] if laptop_group else [])):
+                if (parent / name).exists():
+                    found.append(f"cgroup {parent / name}")
     return found
 
 
@@ -669,31 +718,6 @@ def _usage_delta(before: dict, after: dict) -> dict:
     return delta
 
 
-def _tree_cpu_s(pids) -> float:
-    """CPU seconds (user + system) used so far by these processes and all their children."""
-    import psutil
-
-    total = 0.0
-    for pid in pids:
-        try:
-            parent = psutil.Process(pid)
-            tree = [parent, *parent.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for process in tree:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
-
-
-def _laptop_stack_cpu_s(stack) -> float:
-    return _tree_cpu_s(stack.pid(name) for name in stack.process_names()
-                       if stack.is_alive(name))
-
-
 def _locust(out_dir, name, url, shape, think_time, run_dir):
     """One run of the perf tooling's locust experiment (lab.loadtest.run_locust), with the
     machine's load average around it: other work on this machine shows up there.
@@ -728,23 +752,25 @@ def _stack_config(config, *, run_dir: Path, sqlite_path: Path, port_offset: int 
 
 
 @contextmanager
-def vm_stack(vm: SimulatedVm, config, *, out_dir: Path, timeout: float = 600):
-    """The stack started inside the VM (lab/hosting_vm.py); yields the infra.Stack that
-    describes it (its pids are this machine's pids, so it is stopped from here)."""
+def group_stack(group, config, *, log_path: Path, public_web: bool, timeout: float = 600):
+    """The stack started inside `group` (a SimulatedVm or a LaptopGroup) by lab/hosting_vm.py,
+    so that every process of it is born in the group; yields the infra.Stack that describes
+    it (its pids are this machine's pids, so it is stopped from here)."""
     from infra import Stack
 
-    log = out_dir / "vm-stack-up.log"
-    process = vm.run([sys.executable, "-m", "lab.hosting_vm", "--config-json",
-                      json.dumps(config.to_json())], log_path=log)
+    argv = [sys.executable, "-m", "lab.hosting_vm", "--config-json",
+            json.dumps(config.to_json())]
+    process = group.run(argv + (["--public-web"] if public_web else []), log_path=log_path)
     stack = Stack(config, progress=lambda *args: None)
     try:
         try:
             returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"the VM's stack did not come up within {timeout:.0f} s")
+            raise RuntimeError(f"the stack did not come up within {timeout:.0f} s "
+                               f"({log_path})")
         if returncode != 0:
-            raise RuntimeError(f"the VM's stack did not start (exit {returncode}):\n"
-                               f"{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(f"the stack did not start (exit {returncode}):\n"
+                               f"{log_path.read_text(errors='replace')[-3000:]}")
         yield stack
     finally:
         stack.down(quiet=True)
@@ -781,7 +807,7 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
     here (no root, no `ip netns`, no cgroups)."""
     from contextlib import ExitStack, nullcontext
 
-    from infra import Stack, StackConfig, free_port_offset
+    from infra import StackConfig, free_port_offset
 
     from .traffic import StepLoad
 
@@ -802,16 +828,18 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
     urls, relays, frames, runs, rtt_frames = {}, {}, [], {}, []
     method, vm, laptop, vm_start_s = "", None, None, None
 
-    with ExitStack() as resources:  # closed in reverse: relays, stacks, the VM
+    with ExitStack() as resources:  # closed in reverse: relays, stacks, the VM, the group
         if any(name.startswith("laptop") for name in order):
             laptop_config = _stack_config(config, run_dir=out_dir / "laptop-stack",
                                           sqlite_path=out_dir / "laptop.sqlite3")
             laptop_config = laptop_config.replace(port_offset=free_port_offset(laptop_config))
             progress(f"laptop: starting the stack on 127.0.0.1:"
-                     f"{laptop_config.frontend_port('web')}")
-            laptop = resources.enter_context(
-                Stack(laptop_config, progress=lambda *args: None).running())
-            urls["laptop"] = laptop.web_url
+                     f"{laptop_config.frontend_port('web')} (in a cgroup without limits)")
+            laptop = resources.enter_context(LaptopGroup())
+            laptop_stack = resources.enter_context(group_stack(
+                laptop, laptop_config, log_path=out_dir / "laptop-stack-up.log",
+                public_web=False))
+            urls["laptop"] = laptop_stack.web_url
             if "laptop+net" in order:
                 relays["laptop+net"] = resources.enter_context(relay_process(
                     ("127.0.0.1", laptop_config.frontend_port("web")), network,
@@ -825,7 +853,9 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
             progress("vm: starting the stack inside the VM (it seeds its database on its "
                      "one CPU)")
             started = time.monotonic()
-            resources.enter_context(vm_stack(vm, vm_config, out_dir=out_dir))
+            resources.enter_context(group_stack(vm, vm_config,
+                                                log_path=out_dir / "vm-stack-up.log",
+                                                public_web=True))
             vm_start_s = round(time.monotonic() - started, 1)
             port = vm_config.frontend_port("web")
             urls["vm-local"] = f"http://{spec.vm_address}:{port}"
@@ -862,18 +892,16 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
             for name in order[shift:] + order[:shift]:
                 run_name = name if rounds == 1 else f"{name}-r{number}"
                 progress(f"round {number}/{rounds}, {name}: locust against {urls[name]}")
-                is_vm = name.startswith("vm")
-                before_vm = vm.usage() if is_vm else None
-                before_stack = None if is_vm else _laptop_stack_cpu_s(laptop)
+                group = vm if name.startswith("vm") else laptop
+                before = group.usage()
                 before_relay = relays[name].cpu_s() if name in relays else None
                 with delay_for(name):
                     steps, info = _locust(out_dir, run_name, urls[name], shape, think_time,
                                           run_dir)
-                if is_vm:
-                    info["vm"] = _usage_delta(before_vm, vm.usage())
-                    info["stack_cpu_s"] = info["vm"]["cpu_s"]
-                else:
-                    info["stack_cpu_s"] = _laptop_stack_cpu_s(laptop) - before_stack
+                usage = _usage_delta(before, group.usage())
+                info["stack_cpu_s"] = usage["cpu_s"]
+                if group is vm:
+                    info["vm"] = usage
                 if before_relay is not None:
                     info["relay_cpu_s"] = relays[name].cpu_s() - before_relay
                 info.update(scenario=name, round=number)

@@ -140,7 +140,7 @@ def test_netem_delays_each_end_of_the_veth_pair_once():
 
 
 def test_a_command_for_the_vm_joins_its_cgroups_before_entering_its_namespace():
-    cgroups = hosting.Cgroups("x", 1, 1, 1)
+    cgroups = hosting.Cgroups("x", None, 1, None)
     cgroups.dirs = {"cpu": hosting.Path("/sys/fs/cgroup/cpu/x")}
     vm = SimulatedVm.__new__(SimulatedVm)
     vm.spec, vm.cgroups = VmSpec(), cgroups
@@ -148,3 +148,19 @@ def test_a_command_for_the_vm_joins_its_cgroups_before_entering_its_namespace():
     assert command[:2] == ["sh", "-c"]
     assert "echo $$ > /sys/fs/cgroup/cpu/x/cgroup.procs" in command[2]
     assert command[-6:] == ["ip", "netns", "exec", "labvm", "python", "-V"]
+
+
+@needs_root
+def test_the_laptops_group_has_no_limit_but_counts_its_cpu_and_is_removed(tmp_path):
+    work = ("import time\nend = time.process_time() + 0.3\n"
+            "while time.process_time() < end: pass\n")
+    with hosting.LaptopGroup(name="lablaptoptest") as group:
+        worker = group.run([sys.executable, "-c", work], log_path=tmp_path / "work.log")
+        assert worker.wait(timeout=60) == 0
+        usage = group.usage()
+        if group.cgroups.version == "v1":
+            assert (group.cgroups.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "-1"
+        folders = list(group.cgroups.dirs.values())
+    assert usage["cpu_s"] >= 0.3
+    assert usage["throttled_periods"] == 0
+    assert not any(folder.exists() for folder in folders)
