@@ -1,6 +1,7 @@
 """The one error shape of the JSON tiers: {"ok": false, "error": {"code", "message", "fields"?}}
 with a 4xx (or 503 when a tier behind is down), and Django's error handlers that use it for
 API paths and friendly pages for the web tier."""
+from django.conf import settings
 from django.http import JsonResponse
 
 API_PREFIXES = ("/entity/", "/exp/")
@@ -36,7 +37,9 @@ def is_api_path(path):
 
 def _handler(status, template):
     def handler(request, exception=None):
-        if is_api_path(request.path):
+        # The JSON tiers have no pages: their friendly templates link to the web tier's URLs,
+        # which they cannot reverse, so rendering one there would itself fail (a 500).
+        if is_api_path(request.path) or "web" not in settings.TIERS:
             return json_error(status)
         from django.shortcuts import render
 
