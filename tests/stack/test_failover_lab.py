@@ -15,6 +15,12 @@ def workload(running_stack):
     return lb.site_workload(running_stack.web_url)
 
 
+def all_in_rotation(stack):
+    """Every server UP as HAProxy sees it ("UP 1/2", one failed check on a busy machine, is
+    still in rotation)."""
+    return all(state.startswith("UP") for state in stack.server_states().values())
+
+
 def login_posts(stack, count):
     """`count` log-in attempts with a wrong password, one after another; their statuses."""
     with httpx.Client(base_url=stack.web_url, timeout=10) as client:
@@ -55,7 +61,7 @@ def test_haproxy_runs_with_other_variables_in_the_stacks_place_and_the_stacks_co
     assert variant.poll() is not None
     assert not (stack.pid_dir / "haproxy-test.pid").exists()
     assert stack.is_alive("haproxy") and stack.pid("haproxy") != before
-    assert set(stack.server_states().values()) == {"UP"}
+    assert all_in_rotation(stack)
 
 
 def test_the_balance_variable_is_really_read_by_haproxy(running_stack):
@@ -109,4 +115,4 @@ def test_a_killed_web_instance_costs_errors_and_stalls_through_the_naive_haproxy
     assert metrics["errors_by_kind"].get("503", 0) > 0, metrics["errors_by_kind"]
     assert metrics["stalls_over_1s"] > 0
     assert metrics["marked_down_after_kill_s"] is None  # nothing checks the servers
-    assert set(stack.server_states().values()) == {"UP"}  # the stack's HAProxy is back
+    assert all_in_rotation(stack)  # the stack's HAProxy is back
