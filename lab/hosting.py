@@ -1035,7 +1035,9 @@ def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = N
                         else "response time (ms)")
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="upper left")
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.07), ncol=4,
+               fontsize=8.5, frameon=False)
     added = (f" The delayed path added a measured {rtt_added_ms:.0f} ms per round trip."
              if rtt_added_ms is not None else "")
     rounds = int(steps["rounds"].max())
@@ -1047,7 +1049,7 @@ def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = N
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.text(0.01, 0.01, caption, fontsize=8.5, style="italic", ha="left", va="bottom",
              wrap=True)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.14, 1, 0.95))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
