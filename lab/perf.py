@@ -74,7 +74,7 @@ class PerfProfile:
 PROFILES = {
     # a few seconds per point: for CI and a first look (about 3 minutes in all)
     "quick": PerfProfile("quick", warmup_s=3, step_s=4, step_users=12, max_users=60,
-                         compare_users=25, compare_warmup_s=3, compare_s=5, wrk_s=3,
+                         compare_users=25, compare_warmup_s=4, compare_s=6, wrk_s=3,
                          wrk_connections=8, web_counts=(3, 1), worker_splits=((1, 6),)),
     # the write-up's figures: steps long enough for stable p99s (about 10 minutes in all)
     "full": PerfProfile("full", warmup_s=6, step_s=10, step_users=10, max_users=80,
@@ -542,6 +542,7 @@ def run_all(run_dir, profile="quick", progress=None) -> dict:
         timed("step_load", step_load, run_dir, profile, stack=stack)
         timed("crosscheck", crosscheck, run_dir, profile, stack=stack)
     timed("scalability", scalability, run_dir, frames["step_load"])
+    _generator_headroom(frames["step_load"], frames["ceiling"], run_dir)
     timed("cache_modes", cache_modes, run_dir, profile, progress=progress)
     timed("web_instances", web_instances, run_dir, profile, progress=progress)
     timings["total"] = round(time.monotonic() - started, 1)
@@ -549,6 +550,20 @@ def run_all(run_dir, profile="quick", progress=None) -> dict:
                                       for k, v in timings.items()])
     _save(frames["timings"], _rundir(run_dir), "timings")
     return frames
+
+
+def _generator_headroom(steps: pd.DataFrame, ceiling_frame: pd.DataFrame, run_dir):
+    """How far the site's peak was below what locust can send on this machine at all (its
+    probe against HAProxy answering by itself): the evidence that the generator was not the
+    bottleneck, beside its CPU readings. Added to the step load's attrs and JSON."""
+    probe = ceiling_frame[ceiling_frame["tool"] == "locust"]
+    if probe.empty:
+        return
+    ceiling_rps = float(probe["rps"].iloc[0])
+    peak = float(steps["rps"].max())
+    steps.attrs["generator_ceiling_rps"] = ceiling_rps
+    steps.attrs["generator_headroom"] = ceiling_rps / peak if peak else math.inf
+    _save(steps, _rundir(run_dir), steps.attrs.get("name", "step_load"))
 
 
 def profile_parameters(profile="quick") -> dict:

@@ -22,6 +22,10 @@ import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit
 
 
+# Below this the coherency term is numerical dust (the bounded fit's floor is exactly zero).
+KAPPA_NEGLIGIBLE = 1e-9
+
+
 def usl(n, lam, sigma, kappa):
     n = np.asarray(n, dtype=float)
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
@@ -55,8 +59,9 @@ class ScalabilityFit:
     @property
     def peak_concurrency(self) -> float:
         """N* = sqrt((1 - sigma) / kappa): where throughput peaks; infinite without coherency
-        cost (Amdahl: throughput only approaches its ceiling)."""
-        if self.kappa <= 0 or self.sigma >= 1:
+        cost (Amdahl: throughput only approaches its ceiling). A kappa the fit could not tell
+        from zero counts as zero, rather than a peak at a trillion clients."""
+        if self.kappa <= KAPPA_NEGLIGIBLE or self.sigma >= 1:
             return math.inf
         return math.sqrt((1 - self.sigma) / self.kappa)
 
@@ -119,7 +124,10 @@ def fit(concurrency, throughput, model: str = "usl", cores: int = 2) -> Scalabil
     result = ScalabilityFit(model, lam, sigma, kappa, float(errors[0]), float(errors[1]),
                             kappa_se, r2, rmse, mape, len(n), float(n.min()), float(n.max()),
                             cores, tuple(notes))
-    if result.peak_concurrency > 3 * n.max():
+    if math.isinf(result.peak_concurrency):
+        notes.append("no coherency cost measurable: throughput only approaches lambda/sigma = "
+                     f"{result.peak_throughput:.0f}/s (a ceiling, not a peak)")
+    elif result.peak_concurrency > 3 * n.max():
         notes.append(f"the predicted peak (N = {result.peak_concurrency:.0f}) is far beyond the "
                      f"measured loads (N <= {n.max():.0f}): an extrapolation")
         result = ScalabilityFit(**{**asdict(result), "notes": tuple(notes)})

@@ -76,3 +76,11 @@ def test_fit_frame_has_one_row_per_fit_with_units_in_its_columns():
 def _points(lam, sigma, kappa):
     n = np.array([1, 2, 4, 6, 8, 12, 16, 24, 32])
     return n, usl.usl(n, lam, sigma, kappa)
+
+
+def test_a_coherency_cost_indistinguishable_from_zero_has_no_peak():
+    n = np.array([1, 2, 4, 8, 16])
+    fit = usl.fit(n, usl.amdahl(n, 20.0, 0.1))
+    assert fit.kappa < 1e-6
+    assert math.isinf(fit.peak_concurrency)
+    assert fit.peak_throughput == pytest.approx(200, rel=0.02)
