@@ -512,6 +512,7 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
 
     folder = Path(folder or tempfile.mkdtemp(prefix="lab-cache-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()  # the machine's load from elsewhere, reported with the figures
     wrk = dict(threads=wrk_threads, connections=connections, duration=duration)
     targets_by_label, pids_by_label, stacks = {}, {}, {}
     staleness, counters, samples = [], {}, {}
@@ -623,6 +624,8 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                          "connections": connections, "wrk_threads": wrk_threads, "web": web,
                          "workers": workers, "threads": threads, "cache_ttl": cache_ttl,
                          "cpus": os.cpu_count(),
+                         "load_average_before": [round(value, 2) for value in load_before],
+                         "load_average_after": [round(value, 2) for value in os.getloadavg()],
                          "home_bytes": len(home_body) if home_body else None},
               "rows": rows, "staleness": staleness, "counters": counters,
               "samples": {label: [{key: sample.get(key) for key in
@@ -704,7 +707,13 @@ def targets(result):
 
 
 def format_result(result) -> str:
-    lines = [f"{'measurement':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+    config = result.get("config", {})
+    lines = []
+    if "load_average_before" in config:
+        lines.append(f"machine: {config['cpus']} CPUs, load average (1/5/15 min) "
+                     f"{config['load_average_before']} before, "
+                     f"{config['load_average_after']} after")
+    lines += [f"{'measurement':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
              f"{'CPU ms/req':>10}"]
     for row in result["rows"]:
         cpu = row.get("cpu_ms_per_request")
