@@ -529,10 +529,13 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             stack = cleanup.enter_context(Stack(config, progress=quiet).running())
             stacks[mode] = stack
             targets_by_label[f"{mode} via haproxy"] = (mode, stack.web_url + "/")
-            # the whole stack: HAProxy, Redis and every instance (a miss costs the experience
-            # and entity tiers' CPU too; a hit leaves them idle)
-            pids_by_label[f"{mode} via haproxy"] = [stack.pid(name)
-                                                   for name in stack.process_names()]
+            # Off: the whole stack, since every page costs the experience and entity tiers
+            # too. Cached modes: what a hit runs through (HAProxy, its log receiver, the web
+            # instances, Redis); the idle experience and entity tiers' background CPU (health
+            # checks, gunicorn heartbeats) is left out, as it is for the constant app.
+            pids_by_label[f"{mode} via haproxy"] = [
+                stack.pid(name) for name in stack.process_names()
+                if mode == "off" or not name.startswith(("experience", "entity"))]
             if mode == "invalidate":
                 targets_by_label["invalidate direct"] = (
                     mode, stack.instances("web")[0].url + "/")
