@@ -357,12 +357,6 @@ def duration_ms(text: str) -> float:
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
-def _count(text: str) -> float:
-    """wrk's counts ("12.34k", "1.20M", "987")."""
-    match = re.fullmatch(r"([\d.]+)([kMG]?)", text.strip())
-    return float(match.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}[match.group(2)]
-
-
 def parse_wrk(text: str) -> dict:
     """wrk's report with --latency (and, if present, the JSON line that lab/wrk_report.lua
     prints in done()) as one flat dict: rps, requests, duration_s, mean_ms, stdev_ms, max_ms,

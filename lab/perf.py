@@ -11,6 +11,7 @@ result frame (CSV) and its figures under <run>/perf/, and returns the frame:
     check = perf.crosscheck(run_dir, "quick")         # locust and wrk on the same page
     fits = perf.scalability(run_dir, steps)           # USL/Amdahl fits and predictions
     frames = perf.run_all(run_dir, "quick")           # all of the above
+    again = perf.analyse_step_load(prefix, run_dir)   # a step load on disk, nothing runs
 
 Frames carry units in their column names (rps, p95_ms, error_rate as a fraction, *_pct) and
 whatever a notebook narrates beside them in `frame.attrs` (saturation point, generator
@@ -138,7 +139,32 @@ def running_stack(run_dir, name, progress=None, **options):
     with stack.running():
         stack.startup_s = round(time.monotonic() - started, 1)
         prewarm(stack.web_url, stack.config.web * stack.config.workers)
+        stack.slowstart_s = round(wait_out_slowstart(stack), 1)
         yield stack
+
+
+def wait_out_slowstart(stack, timeout=20.0) -> float:
+    """Waits until HAProxy no longer throttles any server. A server that comes UP while
+    HAProxy runs (one restarted, or marked DOWN by a check during a busy start) gets its
+    traffic and connection slots ramped up over `slowstart` (infra/haproxy/haproxy.cfg); a
+    load that starts inside that ramp would measure the ramp, not the layout. The stats CSV's
+    `throttle` field is set only while a server is in slow start.
+    https://docs.haproxy.org/2.6/management.html#9.1 Returns the seconds waited."""
+    from infra.load_balancer import read_stats
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            rows = read_stats(stack.stats_url, stack.stats_auth)
+        except Exception:  # noqa: BLE001 - a stats page that does not answer ends the wait
+            break
+        throttled = [row["svname"] for row in rows
+                     if row["svname"] not in ("FRONTEND", "BACKEND")
+                     and (row.get("throttle") or "100") != "100"]
+        if not throttled:
+            break
+        time.sleep(0.2)
+    return time.monotonic() - started
 
 
 def prewarm(base_url, rounds=2, timeout=20.0):
@@ -167,7 +193,8 @@ def _stack_columns(stack) -> dict:
             "workers": config.workers, "threads": config.threads, "db": config.db,
             "cache": config.cache,
             # most of an experiment's wall time on this machine: worth seeing beside it
-            "stack_startup_s": getattr(stack, "startup_s", math.nan)}
+            "stack_startup_s": getattr(stack, "startup_s", math.nan),
+            "slowstart_wait_s": getattr(stack, "slowstart_s", math.nan)}
 
 
 # --- one locust measurement -------------------------------------------------------------------
@@ -326,8 +353,8 @@ def _row(steps: pd.DataFrame, run) -> dict:
 
 
 def _cache_share(run) -> dict:
-    """Not every page is cacheable (forms, logged-in pages): the share of GETs of the cached
-    kinds, for reading the cache comparison."""
+    """Only GETs can be served from the page cache (and not all of them: forms, logged-in
+    pages): the share of requests that were GETs, for reading the cache comparison."""
     requests = run.requests()
     gets = requests[requests["method"] == "GET"]
     return {"get_share": len(gets) / len(requests) if len(requests) else math.nan}
