@@ -62,3 +62,15 @@ def lab_stack(run, name, progress=print, **options):
     run.record_command(name, argv, f"start the stack for {name} (from the lab's Python API)")
     with Stack(config, progress=progress).running() as stack:
         yield stack
+
+
+def cache_counters(stack, mode="invalidate"):
+    """The page cache's hit/miss/bypass/stale totals across every web instance (kept in the
+    stack's Redis by the web tier's own code, which lives in app/)."""
+    import sys
+
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    from web.pagecache import stats
+
+    return stats.read_totals(stack.redis_url, mode)
