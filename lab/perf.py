@@ -168,23 +168,27 @@ def wait_out_slowstart(stack, timeout=20.0) -> float:
 
 
 def prewarm(base_url, rounds=2, timeout=20.0):
-    """A few requests of every page kind, one at a time, before any load: a fresh gunicorn
-    worker imports templates and opens its connection pools on its first requests, and a
-    crowd of users arriving at a cold stack measures that, not the site. HAProxy spreads the
-    rounds over the instances and workers."""
+    """A few requests of every page kind before any load, `rounds` visitors side by side: a
+    fresh gunicorn worker opens its connection pools and fills its template cache on its first
+    requests, and a crowd of users arriving at a cold stack measures that, not the site.
+    Side by side, so that HAProxy's connections reach many workers, not one kept-alive one."""
     import httpx
+    from concurrent.futures import ThreadPoolExecutor
 
-    with httpx.Client(base_url=base_url, timeout=timeout) as client:
-        for _ in range(rounds):
+    def visit(_):
+        with httpx.Client(base_url=base_url, timeout=timeout) as client:
             try:
                 home = client.get("/").text
                 paths = ["/search?q=desk", "/login"]
-                paths += [f"/listings/{i}" for i in traffic.listing_ids(home)[:1]]
+                paths += [f"/listings/{i}" for i in traffic.listing_ids(home)[:2]]
                 paths += [f"/sellers/{i}" for i in traffic.seller_ids(home)[:1]]
                 for path in paths:
                     client.get(path)
             except httpx.HTTPError:
                 pass  # the load test itself reports a site that does not answer
+
+    with ThreadPoolExecutor(max_workers=max(1, rounds)) as pool:
+        list(pool.map(visit, range(max(1, rounds))))
 
 
 def _stack_columns(stack) -> dict:
