@@ -733,7 +733,10 @@ def _locust(out_dir, name, url, shape, think_time, run_dir):
                               run_dir=run_dir,
                               env={"LOAD_SITE_FILE": str(Path(out_dir) / "site.json")})
     steps = run.steps()
+    requests = run.requests()
     return steps, {"returncode": run.returncode, "wall_s": run.wall_s,
+                   "requests_total": int(len(requests)),
+                   "failures_total": int((~requests["ok"].astype(bool)).sum()),
                    "generator": run.generator(), "prefix": str(run.prefix),
                    "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]}
 
@@ -922,20 +925,37 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
     return result
 
 
+def _request_totals(info: dict) -> tuple[int, int]:
+    """(requests, failures) of a whole locust run, warm-up included: what the stack's CPU
+    counters cover. Older saved runs kept only the request log, so it is read when needed."""
+    if "requests_total" in info:
+        return info["requests_total"], info["failures_total"]
+    requests = pd.read_csv(f"{info['prefix']}_requests.csv")
+    return len(requests), int((~requests["ok"].astype(bool)).sum())
+
+
 def resources_table(result: HostingComparison) -> pd.DataFrame:
     """Per locust run: how many cores the stack really used on average (CPU seconds over the
-    run's wall time), how often the VM's quota stopped it, its peak memory (cgroup: includes
-    the page cache of the files it read), and the relay's and the generator's CPU. A laptop
-    stack that used about one core on average had no more CPU than the VM: a sign that other
-    work on this machine took the rest."""
+    run's wall time), the CPU time one request cost (its service demand: CPU seconds over
+    every request of the run) and so how many requests per second one fully used CPU could
+    serve, how often the VM's quota stopped it, its peak memory (cgroup: includes the page
+    cache of the files it read), and the relay's and the generator's CPU.
+
+    A stack that used well under the cores it may use, while its latency grew, was short of
+    CPU because of other work on this machine, not because of its own limit."""
     rows = []
     for name, info in result.runs.items():
         vm_usage = info.get("vm") or {}
         periods = vm_usage.get("periods") or 0
+        requests, failures = _request_totals(info)
+        demand_ms = 1000 * info["stack_cpu_s"] / requests if requests else float("nan")
         rows.append({
             "run": name, "scenario": info["scenario"], "round": info["round"],
-            "wall_s": info["wall_s"],
+            "wall_s": info["wall_s"], "requests": requests,
+            "failure_rate": failures / requests if requests else float("nan"),
             "stack_cores_used": info["stack_cpu_s"] / info["wall_s"],
+            "cpu_ms_per_request": demand_ms,
+            "one_cpu_capacity_rps": 1000 / demand_ms if demand_ms else float("nan"),
             "vm_throttled_share": (vm_usage["throttled_periods"] / periods
                                    if periods else float("nan")),
             "vm_memory_peak_mb": (vm_usage["memory_peak_bytes"] / 2**20
@@ -947,6 +967,40 @@ def resources_table(result: HostingComparison) -> pd.DataFrame:
             "loadavg_1m_before": info["loadavg_1m_before"],
         })
     return pd.DataFrame(rows)
+
+
+def findings(result: HostingComparison, *, max_failure_rate: float = 0.05) -> dict:
+    """The figures the write-up states, computed from the run: the round trip the path added,
+    the CPU one request costs and what one CPU could therefore serve, how much CPU the
+    stacks really got, and whether the VM's one-CPU limit was what held it back (its quota
+    stopped it in a fair share of periods) or other work on this machine was."""
+    resources = resources_table(result)
+    clean = resources[resources["failure_rate"] <= max_failure_rate]
+    demand = float(clean["cpu_ms_per_request"].median()) if len(clean) else float("nan")
+    vm_runs = resources[resources["scenario"].str.startswith("vm")]
+    laptop_runs = resources[resources["scenario"].str.startswith("laptop")]
+    throttled = float(vm_runs["vm_throttled_share"].max()) if len(vm_runs) else float("nan")
+    table = rtt_table(result.rtt) if len(result.rtt) else pd.DataFrame()
+    new_connection = (table[(table["connection"] == "new")
+                            & table["url_name"].isin(["laptop+net", "vm"])]
+                      ["added_median_ms"].median() if len(table) else float("nan"))
+    return {
+        "rtt_added_ms": added_rtt_ms(result.rtt) if len(result.rtt) else float("nan"),
+        "rtt_added_new_connection_ms": float(new_connection),
+        "cpu_ms_per_request": demand,
+        "one_cpu_capacity_rps": 1000 / demand if demand else float("nan"),
+        "laptop_cores_used_mean": float(laptop_runs["stack_cores_used"].mean())
+        if len(laptop_runs) else float("nan"),
+        "vm_cores_used_mean": float(vm_runs["stack_cores_used"].mean())
+        if len(vm_runs) else float("nan"),
+        "vm_throttled_share_max": throttled,
+        # the quota bound if it stopped the VM in at least a tenth of its periods
+        "vm_cpu_limit_was_binding": bool(throttled >= 0.10),
+        "machine_loadavg_mean": float(resources["loadavg_1m_before"].mean()),
+        "cores_on_this_machine": os.cpu_count(),
+        "vm_memory_peak_mb": float(vm_runs["vm_memory_peak_mb"].max())
+        if len(vm_runs) else float("nan"),
+    }
 
 
 # --- analysis -----------------------------------------------------------------------------------

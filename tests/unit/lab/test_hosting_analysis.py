@@ -105,9 +105,11 @@ def test_rounds_are_summarised_by_their_median_and_their_requests_summed():
 def comparison_result(tmp_path):
     runs = {
         "laptop": {"scenario": "laptop", "round": 1, "wall_s": 100.0, "stack_cpu_s": 150.0,
+                   "requests_total": 10_000, "failures_total": 0,
                    "generator": {"generator_cpu_mean_pct": 20.0, "generator_saturated": False},
                    "loadavg_1m_before": 1.0},
         "vm": {"scenario": "vm", "round": 1, "wall_s": 100.0, "stack_cpu_s": 95.0,
+               "requests_total": 5_000, "failures_total": 50,
                "relay_cpu_s": 3.0, "loadavg_1m_before": 1.5,
                "generator": {"generator_cpu_mean_pct": 15.0, "generator_saturated": False},
                "vm": {"cpu_s": 95.0, "periods": 1000, "throttled_periods": 250,
@@ -124,6 +126,24 @@ def test_the_resources_table_says_how_many_cores_each_stack_really_used(tmp_path
     assert table.at["vm", "vm_throttled_share"] == 0.25
     assert table.at["vm", "vm_memory_peak_mb"] == 700
     assert pd.isna(table.at["laptop", "vm_throttled_share"])
+    assert table.at["laptop", "cpu_ms_per_request"] == 15  # 150 CPU-s over 10,000 requests
+    assert table.at["vm", "one_cpu_capacity_rps"] == pytest.approx(1000 / 19)
+    assert table.at["vm", "failure_rate"] == 0.01
+
+
+def test_the_findings_say_whether_the_vms_one_cpu_was_what_held_it_back(tmp_path):
+    found = hosting.findings(comparison_result(tmp_path))
+    assert found["rtt_added_ms"] == 40
+    assert found["cpu_ms_per_request"] == pytest.approx((15 + 19) / 2)
+    assert found["vm_throttled_share_max"] == 0.25
+    assert found["vm_cpu_limit_was_binding"] is True
+    assert found["laptop_cores_used_mean"] == 1.5
+
+
+def test_runs_with_many_failures_do_not_count_towards_the_cpu_cost_of_a_request(tmp_path):
+    result = comparison_result(tmp_path)
+    result.runs["vm"]["failures_total"] = 2_000  # 40 % failed: what they cost says little
+    assert hosting.findings(result)["cpu_ms_per_request"] == 15
 
 
 def test_a_saved_comparison_loads_back_as_it_was(tmp_path):
