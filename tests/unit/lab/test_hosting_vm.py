@@ -164,3 +164,15 @@ def test_the_laptops_group_has_no_limit_but_counts_its_cpu_and_is_removed(tmp_pa
     assert usage["cpu_s"] >= 0.3
     assert usage["throttled_periods"] == 0
     assert not any(folder.exists() for folder in folders)
+
+
+def test_the_vms_stack_publishes_only_its_web_frontend(tmp_path):
+    from infra import StackConfig
+
+    from lab.hosting_vm import VmStack
+
+    config = StackConfig(run_dir=tmp_path / "state", secrets_dir=tmp_path / "secrets")
+    env = VmStack(config, progress=None).haproxy_environment()
+    assert env["LAB_HAPROXY_WEB_BIND"] == "0.0.0.0:8000"
+    for name in ("EXPERIENCE", "ENTITY", "STATS"):
+        assert env[f"LAB_HAPROXY_{name}_BIND"].startswith("127.0.0.1:")
