@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.conf import settings
 from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 
 from infra import Stack, StackConfig, StackError, free_port_offset
@@ -112,6 +113,7 @@ class Account:
     username: str
     password: str
     name: str  # the display name the site shows (in the top bar: "Hi, <name>")
+    token: str  # a session, as logging in would give
 
 
 # People's names, so that the screenshots of logged-in pages read like the site in use.
@@ -140,12 +142,13 @@ class Accounts:
             "username": username, "email": f"{username}@example.com", "password": PASSWORD,
             "password_confirm": PASSWORD})
         assert response.status_code == 201, response.text
-        user_id = response.json()["data"]["user"]["id"]
+        session = response.json()["data"]
+        user_id = session["user"]["id"]
         self.delete_later(user_id)
         # signing up sets no display name (the site shows the username); a person's reads better
         renamed = self._entity("PATCH", f"users/{user_id}", json={"display_name": name})
         assert renamed.status_code == 200, renamed.text
-        return Account(user_id, username, PASSWORD, name)
+        return Account(user_id, username, PASSWORD, name, session["token"])
 
     def delete_later(self, user_id: int | None) -> None:
         if user_id is not None:
@@ -287,9 +290,8 @@ def _dismiss_alerts(driver):
 
 @pytest.fixture
 def logged_in(site, account) -> Account:
-    """`account`, logged in through the log-in form."""
-    home = site.open_login().log_in(account.username, account.password)
-    assert home.logged_in_as == account.name
+    """`account`, logged in (by its cookie: the tests of logging in use the form)."""
+    site.use_session(settings.AUTH_COOKIE_NAME, account.token)
     return account
 
 

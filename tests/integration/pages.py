@@ -2,8 +2,8 @@
 (`site.open_home().open_listing()`, `signup.sign_up(...)`) and what they see
 (`listing.title`, `form.errors_for("price")`); every locator lives here.
 
-Every action that loads a page waits for it explicitly: the old document going stale, then
-one of the known pages being rendered, and returns the page object of the page that arrived.
+Every action that loads a page waits for it explicitly (the old document replaced, then one of
+the site's pages rendered) and returns the page object of the page that arrived.
 When another page arrives than the one the action expects (an error page, say), the wait fails
 at once and names the page it got, instead of timing out on a missing element."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (InvalidSessionIdException, NoSuchWindowException,
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lab.browser import document_responses
@@ -317,6 +317,21 @@ class UnexpectedPage(AssertionError):
     pass
 
 
+def _meanwhile(condition):
+    """A wait condition that takes the browser's passing errors while one document replaces
+    another (the old one's nodes and script context going away) for "not yet". A browser that
+    is gone is still an error at once."""
+    def check(driver):
+        try:
+            return condition(driver)
+        except (InvalidSessionIdException, NoSuchWindowException):
+            raise
+        except WebDriverException:
+            return False
+
+    return check
+
+
 class Site:
     """The marketplace in one browser: opens pages by URL, follows actions to the page they
     load, remembers the response headers of every page load and saves screenshots."""
@@ -359,10 +374,15 @@ class Site:
 
     def after(self, action, expect):
         """Does `action` (a click, a key press) that loads another page, and waits for it."""
-        old = self.driver.find_element(By.TAG_NAME, "html")
+        # A mark on the current document's window: the next document starts without it. (An
+        # element going stale is the usual sign, but while the document is being replaced
+        # chromedriver may answer a check of the old element with an "unknown error".)
+        self.driver.execute_script("window.__labLeaving = true")
         action()
         WebDriverWait(self.driver, TIMEOUT).until(
-            EC.staleness_of(old), "the page did not change after the action")
+            _meanwhile(lambda driver: driver.execute_script(
+                "return window.__labLeaving === undefined")),
+            f"the page did not change after the action (still at {self.driver.current_url})")
         return self.arrived(expect)
 
     def arrived(self, expect):
@@ -379,7 +399,7 @@ class Site:
             return False
 
         try:
-            kind = WebDriverWait(self.driver, TIMEOUT).until(known_page)
+            kind = WebDriverWait(self.driver, TIMEOUT).until(_meanwhile(known_page))
         except TimeoutException:
             raise UnexpectedPage(f"no page of the site arrived at {self.driver.current_url} "
                                  f"(title {self.driver.title!r})") from None
@@ -414,6 +434,15 @@ class Site:
         self.responses.clear()
 
     # --- the visitor ----------------------------------------------------------------------------
+    def use_session(self, cookie_name: str, token: str) -> None:
+        """Logs the browser in with a token the experience API issued, by setting the cookie
+        the log-in form would set (for tests where logging in is not what is tested: it saves
+        the form's three page loads)."""
+        self.driver.get(self.url("/healthz"))  # a cookie can only be set on a page of its site
+        document_responses(self.driver)  # not a page of the site: not remembered
+        self.driver.add_cookie({"name": cookie_name, "value": token, "path": "/",
+                                "httpOnly": True, "sameSite": "Lax"})
+
     def forget_visitor(self) -> None:
         """A new anonymous visitor: every cookie of the browser is gone (log-in, CSRF, flash
         messages), as in a fresh browser, which is much slower to start."""

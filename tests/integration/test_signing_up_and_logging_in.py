@@ -82,7 +82,11 @@ def test_log_in_with_a_wrong_password_is_refused(site, account):
 
 
 def test_after_logging_out_selling_something_asks_to_log_in_first(site, logged_in):
-    home = site.open_home().log_out()
+    home = site.open_home()
+    assert home.logged_in_as == logged_in.name
+
+    home = home.log_out()
+
     assert home.logged_in_as is None
     assert any("Logged out" in message for message in home.flash_messages)
 
