@@ -12,16 +12,16 @@
 #
 # DOMAIN (environment, else /etc/marketplace/deploy.conf): a domain the site also answers to.
 set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-docker.sh: run it as root (sudo $0)" >&2
+  exit 1
+fi
 
 PREFIX="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ENV_FILE="$PREFIX/infra/.env"  # compose reads .env beside the first compose file
 COMPOSE=(docker compose -f "$PREFIX/infra/docker-compose.yml"
          -f "$PREFIX/infra/deploy/docker-compose.vm.yml")
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-docker.sh: run it as root (sudo $0)" >&2
-  exit 1
-fi
 given_domain="${DOMAIN:-}"
 if [ -r /etc/marketplace/deploy.conf ]; then
   # shellcheck source=/dev/null

@@ -16,16 +16,15 @@
 #   CACHE                     off | ttl | invalidate | django   (invalidate)
 #   DOMAIN                    a domain name the site should also answer to   (none)
 set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run it as root (sudo $0)" >&2
+  exit 1
+fi
 
 PREFIX="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$PREFIX/.venv"
 UNIT_DIR=/etc/systemd/system
 MAX_INSTANCES=8  # the slots of infra/haproxy/haproxy.cfg
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: run it as root (sudo $0)" >&2
-  exit 1
-fi
 
 # Values given in the environment win over deploy.conf (which cloud-init writes).
 declare -A given=()
