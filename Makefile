@@ -11,7 +11,7 @@ SET ?=
 UP_ARGS ?=
 # Debian packages the stack, the browser tests and the report need (PostgreSQL is installed
 # by `python -m infra up --db postgres` when it is first asked for).
-DEBIAN_PACKAGES := redis-server haproxy chromium chromium-driver wrk poppler-utils pen
+DEBIAN_PACKAGES := redis-server haproxy chromium chromium-driver wrk poppler-utils pen shellcheck
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system venv test test-unit up down status report jupyter clean

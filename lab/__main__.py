@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from .report import NotebookFailed, report
+from .report import WRITEUP_DIR, NotebookFailed, report
 
 
 def main(argv=None):
@@ -16,9 +16,12 @@ def main(argv=None):
                      help="run only these notebooks (name or number, e.g. 04 or 04_caching)")
     run.add_argument("--run-id", help="name of the run directory (default: a timestamp)")
     run.add_argument("--no-export", action="store_true", help="skip writing HTML and PDF")
+    run.add_argument("--writeup-dir", default=str(WRITEUP_DIR),
+                     help="where report.html and report.pdf go (default: writeup/)")
     args = parser.parse_args(argv)
     try:
-        report(args.profile, args.overrides, args.only, args.run_id, export=not args.no_export)
+        report(args.profile, args.overrides, args.only, args.run_id, export=not args.no_export,
+               writeup_dir=args.writeup_dir)
     except NotebookFailed as failure:
         print(f"report stopped: {failure}", file=sys.stderr)
         return 1

@@ -135,8 +135,12 @@ def stop_leftover_stacks(run):
     stop_everything(run.path)
 
 
+def _shown(path):
+    return str(path.relative_to(REPO_DIR)) if path.is_relative_to(REPO_DIR) else str(path)
+
+
 def report(profile="full", overrides=(), only=None, run_id=None, cell_timeout=900,
-           notebook_timeout=1500, export=True, echo=print):
+           notebook_timeout=1500, export=True, writeup_dir=WRITEUP_DIR, echo=print):
     values = profile_parameters(profile, overrides)
     run = RunDir(RUNS_DIR / (run_id or new_run_id()))
     values["run_dir"] = str(run.path)
@@ -164,13 +168,14 @@ def report(profile="full", overrides=(), only=None, run_id=None, cell_timeout=90
         stop_leftover_stacks(run)
     outputs = []
     if export and WRITEUP_NOTEBOOK in executed:
-        WRITEUP_DIR.mkdir(exist_ok=True)
-        html = export_html(executed[WRITEUP_NOTEBOOK], WRITEUP_DIR / "report.html")
-        pdf = export_pdf(html, WRITEUP_DIR / "report.pdf")
+        writeup_dir = Path(writeup_dir)
+        writeup_dir.mkdir(parents=True, exist_ok=True)
+        html = export_html(executed[WRITEUP_NOTEBOOK], writeup_dir / "report.html")
+        pdf = export_pdf(html, writeup_dir / "report.pdf")
         for path in (html, pdf):
             shutil.copy2(path, run.path / path.name)
         outputs = [html, pdf]
     echo(f"done in {time.monotonic() - started:.0f} s: "
-         + (", ".join(str(path.relative_to(REPO_DIR)) for path in outputs) or "no export")
+         + (", ".join(_shown(path) for path in outputs) or "no export")
          + f"; run data in {run.path.relative_to(REPO_DIR)}")
     return run, outputs
