@@ -10,7 +10,7 @@ PROFILES = {
     # minutes, for CI and a first look: short load steps, fewer configurations
     "quick": {**COMMON, "profile": "quick", "load_step_seconds": 4, "load_max_users": 40,
               "load_step_users": 10, "wrk_seconds": 3, "fault_seconds": 6,
-              "benchmark_rounds": 1, "hosting_rounds": 1},
+              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 60},
     # the write-up's figures: long enough steps for stable percentiles
     "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
              "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 15,
