@@ -520,6 +520,9 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
     quiet = lambda *args, **kwargs: None  # noqa: E731
 
     with ExitStack() as cleanup:
+        if not os.environ.get("LAB_KEEP_BENCHMARK_FILES") and folder.name.startswith(
+                "lab-cache-benchmark-"):  # a folder of our own: gone at the end, even on failure
+            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
         for mode in modes:
             config = StackConfig(web=web, workers=workers, threads=threads, cache=mode,
                                  cache_ttl=cache_ttl, run_dir=folder / mode / "state",
@@ -636,9 +639,6 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                                     "cpu_ms_per_request")}
                                   for sample in runs] for label, runs in samples.items()}}
     result["targets"] = targets(result)
-    if not os.environ.get("LAB_KEEP_BENCHMARK_FILES") and folder.name.startswith(
-            "lab-cache-benchmark-"):
-        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
