@@ -14,7 +14,7 @@ PROFILES = {
     # the write-up's figures: long enough steps for stable percentiles
     "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
              "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 15,
-             "benchmark_rounds": 3, "hosting_rounds": 2},
+             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 200},
 }
 
 
