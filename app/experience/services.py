@@ -66,12 +66,13 @@ def _session(issued):
 
 def log_in(username, password):
     return _session(entity("POST", "/entity/v1/authenticators",
-                           json={"username": username, "password": password}))
+                           json={"username": username, "password": password}, slow=True))
 
 
 def sign_up(data):
     entity("POST", "/entity/v1/users",
-           json={"username": data.username, "email": data.email, "password": data.password})
+           json={"username": data.username, "email": data.email, "password": data.password},
+           slow=True)
     return log_in(data.username, data.password)
 
 

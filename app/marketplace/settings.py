@@ -53,6 +53,10 @@ EXPERIENCE_URL = env("EXPERIENCE_URL", "http://127.0.0.1:8001")
 # timeout that still lets a slow search finish.
 UPSTREAM_CONNECT_TIMEOUT = float(env("UPSTREAM_CONNECT_TIMEOUT", "1.0"))
 UPSTREAM_READ_TIMEOUT = float(env("UPSTREAM_READ_TIMEOUT", "5.0"))
+# Sign-up and log-in hash a password (PBKDF2, deliberately slow): on a busy machine that alone
+# can pass 5 s, and a timed-out sign-up would leave an account the visitor was told failed.
+# Kept under HAProxy's 15 s server timeout.
+UPSTREAM_SLOW_READ_TIMEOUT = float(env("UPSTREAM_SLOW_READ_TIMEOUT", "12.0"))
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6390/0")
 CACHE_MODE = env("CACHE_MODE", "off")  # off | ttl | invalidate | django

@@ -56,11 +56,16 @@ _UPSTREAMS = {
 }
 
 
-def call(name, method, path, *, json=None, params=None, headers=None):
+def call(name, method, path, *, json=None, params=None, headers=None, slow=False):
     """Returns the Reply of a 2xx; raises ApiError with the upstream's own error for a 4xx,
-    and Unavailable for anything that says the upstream is not working."""
+    and Unavailable for anything that says the upstream is not working. `slow` calls (those
+    that hash a password) get the longer read timeout settings.UPSTREAM_SLOW_READ_TIMEOUT."""
+    timeout = (httpx.Timeout(settings.UPSTREAM_SLOW_READ_TIMEOUT,
+                             connect=settings.UPSTREAM_CONNECT_TIMEOUT)
+               if slow else httpx.USE_CLIENT_DEFAULT)
     try:
-        response = _client(name).request(method, path, json=json, params=params, headers=headers)
+        response = _client(name).request(method, path, json=json, params=params, headers=headers,
+                                          timeout=timeout)
     except httpx.HTTPError as error:
         raise Unavailable(f"{name} tier unreachable: {type(error).__name__}") from error
     if response.status_code >= 500:

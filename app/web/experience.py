@@ -31,11 +31,11 @@ def search(q="", page=1):
 def signup(username, email, password, password_confirm):
     return _call("POST", "/signup", json={"username": username, "email": email,
                                           "password": password,
-                                          "password_confirm": password_confirm})
+                                          "password_confirm": password_confirm}, slow=True)
 
 
 def login(username, password):
-    return _call("POST", "/login", json={"username": username, "password": password})
+    return _call("POST", "/login", json={"username": username, "password": password}, slow=True)
 
 
 def logout(token):

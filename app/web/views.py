@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from marketplace.api import ApiError
 from marketplace.upstream import Unavailable
@@ -97,8 +97,10 @@ def login(request):
     return page(request, "web/login.html", {"form": form, "next": next_url})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def logout(request):
+    if request.method == "GET":  # a typed or bookmarked /logout: log-out needs the form's POST
+        return redirect("web:home")
     token = visitor.token(request)
     if token:
         try:

@@ -113,3 +113,9 @@ def test_create_listing_with_bad_input_saves_nothing(experience_api, token, body
 def test_create_listing_refuses_malformed_json(experience_api, token):
     response = experience_api.post("/listings", raw="{oops", headers=bearer(token))
     assert response.status_code == 400
+
+
+def test_log_in_and_sign_up_wait_longer_than_page_loads_for_the_password_hash(settings):
+    # the hash is deliberately slow; a timed-out sign-up would leave an account behind
+    assert settings.UPSTREAM_SLOW_READ_TIMEOUT > settings.UPSTREAM_READ_TIMEOUT
+    assert settings.UPSTREAM_SLOW_READ_TIMEOUT < 15  # HAProxy's `timeout server`

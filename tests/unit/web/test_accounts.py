@@ -198,8 +198,9 @@ def test_logout_revokes_the_authenticator_and_clears_the_cookie(member):
     assert "Log in" in page and "Hi, Ada" not in page
 
 
-def test_logout_is_post_only(member):
-    assert member.get("/logout").status_code == 405
+def test_opening_logout_by_address_goes_home_without_logging_out(member):
+    response = member.get("/logout")
+    assert response.status_code == 302 and response["Location"] == "/"
     assert not Authenticator.objects.get().revoked
 
 
