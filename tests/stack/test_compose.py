@@ -186,6 +186,17 @@ def test_haproxy_cfg_is_valid_with_the_native_environment(native, instances):
     assert "WARNING" not in output and "ALERT" not in output, output
 
 
+@pytest.mark.parametrize("cfg", [load_balancer.HAPROXY_CFG,
+                                 load_balancer.HAPROXY_CFG.with_name("naive.cfg")],
+                         ids=["haproxy.cfg", "naive.cfg"])
+def test_a_service_token_that_starts_with_a_dash_is_a_pattern_not_an_option(native, cfg):
+    # secrets.token_urlsafe starts with "-" once in 64 tokens; HAProxy reads "-..." after
+    # `-m str` as an option unless `--` ends the options
+    env = {**native.haproxy_environment(), "LAB_SERVICE_TOKEN": "-starts-with-a-dash"}
+    output = load_balancer.check_config({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, cfg)
+    assert "ALERT" not in output, output
+
+
 def test_haproxy_cfg_refuses_to_start_without_one_of_its_variables(native):
     env = native.haproxy_environment()
     del env["LAB_SERVICE_TOKEN"]
