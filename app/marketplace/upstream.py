@@ -56,6 +56,15 @@ _UPSTREAMS = {
 }
 
 
+# A GET whose answer broke off on the way back (the instance was killed while it answered, or
+# closed a pooled connection just as it was reused) is sent once more. HAProxy cannot do it:
+# it retries only requests whose answer has not started. A GET changes nothing, so sending it
+# again is safe; any other method is never resent, since the first one may have been carried
+# out. A timeout is not resent either: the tier behind is slow, not gone.
+RESENT_METHODS = frozenset({"GET", "HEAD"})
+RESENT_AFTER = (httpx.RemoteProtocolError, httpx.ReadError)
+
+
 def call(name, method, path, *, json=None, params=None, headers=None, slow=False):
     """Returns the Reply of a 2xx; raises ApiError with the upstream's own error for a 4xx,
     and Unavailable for anything that says the upstream is not working. `slow` calls (those
@@ -63,11 +72,18 @@ def call(name, method, path, *, json=None, params=None, headers=None, slow=False
     timeout = (httpx.Timeout(settings.UPSTREAM_SLOW_READ_TIMEOUT,
                              connect=settings.UPSTREAM_CONNECT_TIMEOUT)
                if slow else httpx.USE_CLIENT_DEFAULT)
-    try:
-        response = _client(name).request(method, path, json=json, params=params, headers=headers,
-                                          timeout=timeout)
-    except httpx.HTTPError as error:
-        raise Unavailable(f"{name} tier unreachable: {type(error).__name__}") from error
+    attempts = 2 if method.upper() in RESENT_METHODS else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = _client(name).request(method, path, json=json, params=params,
+                                              headers=headers, timeout=timeout)
+            break
+        except RESENT_AFTER as error:
+            if attempt < attempts:
+                continue
+            raise Unavailable(f"{name} tier unreachable: {type(error).__name__}") from error
+        except httpx.HTTPError as error:
+            raise Unavailable(f"{name} tier unreachable: {type(error).__name__}") from error
     if response.status_code >= 500:
         raise Unavailable(f"{name} tier answered {response.status_code}")
     try:
