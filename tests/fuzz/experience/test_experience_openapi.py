@@ -20,4 +20,4 @@ def test_every_experience_operation_answers_as_documented(case):
 @pytest.mark.usefixtures("world")
 def test_experience_workflows_answer_as_documented():
     with harness.ids_from_links():
-        schema.as_state_machine().run(settings=harness.STATEFUL_SETTINGS)
+        harness.isolated_machine(schema).run(settings=harness.STATEFUL_SETTINGS)
