@@ -652,3 +652,61 @@ def save_summary(run, table: pd.DataFrame, *, fuzzing: dict | None = None,
             "verdicts": verdicts(table) if len(table) else {},
             "fuzzing": fuzzing or {}, "security": security or [], **(extra or {})}
     return run.save_json(TOPIC, "summary", data)
+
+
+# --- the fuzzing campaign ----------------------------------------------------------------------
+
+def fuzz_campaign(run, examples: int, *, randomized: bool = True, timeout: int = 1500) -> dict:
+    """Runs tests/fuzz with `examples` generated cases per operation (schemathesis against both
+    OpenAPI documents, stateful runs, and the hypothesis properties of the forms and cache
+    keys), randomized unless told otherwise. Returns {"counts": pytest's outcomes, "calls": one
+    row per (tier, method, path, mode, status) with the number of calls, "failures": failed
+    tests}; the raw files stay in the run's reliability folder."""
+    import os
+
+    from .testruns import run_pytest
+
+    report = run.topic(TOPIC) / "fuzz_calls.json"
+    report.unlink(missing_ok=True)
+    env = {**os.environ, "FUZZ_EXAMPLES": str(examples), "FUZZ_REPORT": str(report),
+           "FUZZ_RANDOM": "1" if randomized else ""}
+    cases, counts, _ = run_pytest(run, TOPIC, ["tests/fuzz"], "fuzz", env=env, timeout=timeout)
+    calls = pd.DataFrame(json.loads(report.read_text())["calls"]) if report.exists() else \
+        pd.DataFrame(columns=["tier", "method", "path", "mode", "status", "calls"])
+    return {"counts": counts, "calls": calls,
+            "failures": cases[cases["outcome"].isin(["failed", "error"])]}
+
+
+def fuzz_summary(calls: pd.DataFrame) -> dict:
+    """Totals of a campaign's calls: all, per tier and mode, 5xx, and operations reached."""
+    total = int(calls["calls"].sum())
+    status = calls["status"].astype(int)
+    by = lambda mask: int(calls.loc[mask, "calls"].sum())  # noqa: E731
+    return {
+        "calls": total,
+        "entity_calls": by(calls["tier"] == "entity"),
+        "experience_calls": by(calls["tier"] == "experience"),
+        "positive_calls": by(calls["mode"] == "positive"),
+        "negative_calls": by(calls["mode"] == "negative"),
+        "answers_2xx": by(status.between(200, 299)),
+        "answers_4xx": by(status.between(400, 499)),
+        "answers_5xx": by(status >= 500),
+        "operations": int(calls[status != 405].groupby(["tier", "method", "path"]).ngroups),
+        "operations_with_a_2xx": int(calls[status.between(200, 299)]
+                                     .groupby(["tier", "method", "path"]).ngroups),
+    }
+
+
+def fuzz_operations(calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per operation of the documents: calls and answers by class. Calls with a
+    method the path does not have (schemathesis's 405 probes) are one row per tier."""
+    frame = calls.copy()
+    status = frame["status"].astype(int)
+    frame["class"] = pd.cut(status, [0, 299, 399, 499, 599], labels=["2xx", "3xx", "4xx", "5xx"])
+    probes = status == 405
+    frame.loc[probes, "method"] = "other"
+    frame.loc[probes, "path"] = "(methods the document does not list)"
+    table = frame.pivot_table(index=["tier", "method", "path"], columns="class", values="calls",
+                              aggfunc="sum", fill_value=0, observed=False)
+    table["calls"] = table.sum(axis=1)
+    return table.reset_index()

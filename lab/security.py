@@ -522,3 +522,50 @@ def api_login_is_rate_limited(site, attempts: int = 40) -> list[Check]:
                   f"429 at attempt {first}" if first else
                   f"no 429 in {len(statuses)} ({Counter(statuses).most_common(1)[0][0]} each)",
                   first is not None)]
+
+
+# --- the in-process suite and one table of everything ----------------------------------------
+
+def run_suite(run, topic: str = "reliability", timeout: int = 900):
+    """tests/security without the real-stack module (the notebook probes its own stack with
+    stack_checks): (cases frame, counts) from lab.testruns."""
+    from .testruns import run_pytest
+
+    cases, counts, _ = run_pytest(run, topic, ["tests/security"], "security",
+                                  extra=("-m", "not stack"), timeout=timeout)
+    return cases, counts
+
+
+# The in-process tests, grouped into the rows of the security table (module -> area, check).
+SUITE_ROWS = {
+    "test_entity_credential": ("entity API", "every entity operation refuses callers without "
+                               "the service credential; the web tier is not given it"),
+    "test_authenticators": ("authenticators", "expire, are revoked at log out; forged, tampered "
+                            "and digest tokens refused"),
+    "test_csrf": ("CSRF", "every web address refuses a POST without its token; every posting "
+                  "form carries one"),
+    "test_cookies_and_headers": ("cookies", "HttpOnly, SameSite=Lax, Secure behind TLS; "
+                                 "nosniff, DENY framing, no debug pages"),
+    "test_secrets": ("secrets", "secrets from the environment or generated (0600), the scan "
+                     "catches credentials"),
+    "test_escaping": ("escaping", "HTML/JS in every field escaped on every page and form"),
+    "test_sql_injection": ("SQL injection", "probes in search, log-in, sign-up and forms change "
+                           "nothing; stored as text"),
+    "test_body_limits": ("body size", "every JSON operation 413, every form 400 over 64 KiB"),
+}
+
+
+def suite_rows(cases) -> list[Check]:
+    """The in-process suite as table rows: one per test module, passed when all its tests did."""
+    rows = []
+    for module, (area, check) in SUITE_ROWS.items():
+        mine = cases[cases["module"].str.endswith(module)]
+        if not len(mine):
+            continue
+        passed = int((mine["outcome"] == "passed").sum())
+        failed = mine[mine["outcome"].isin(["failed", "error"])]
+        observed = f"{passed}/{len(mine)} tests passed" + (
+            f"; failed: {', '.join(failed['test'].head(3))}" if len(failed) else "")
+        rows.append(Check(area, f"{check} (in-process tests)", "all pass", observed,
+                          len(failed) == 0))
+    return rows
