@@ -1,0 +1,34 @@
+"""The listing screen records a view, a write that is never resent: when that one call fails,
+the visitor still gets the page (with the count read just before), not a 503."""
+import httpx
+
+from marketplace import upstream
+from tests.inprocess import DjangoClientTransport
+
+
+class ViewsFail(httpx.BaseTransport):
+    """The entity tier in-process, except that recording a view breaks off (an instance
+    killed while answering)."""
+
+    def __init__(self):
+        self.tier = DjangoClientTransport()
+
+    def handle_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/views"):
+            raise httpx.RemoteProtocolError("peer closed connection", request=request)
+        return self.tier.handle_request(request)
+
+
+def test_the_listing_screen_answers_when_its_view_cannot_be_recorded(experience_api,
+                                                                      make_listing):
+    listing = make_listing(title="Brass lamp", view_count=7)
+    upstream.use_transport("entity", ViewsFail())
+    response = experience_api.get(f"/listings/{listing.pk}")
+    assert response.status_code == 200
+    assert response.json()["data"]["listing"]["view_count"] == 7
+
+
+def test_the_listing_screen_still_fails_when_the_listing_cannot_be_read(experience_api):
+    upstream.use_transport("entity", httpx.MockTransport(
+        lambda request: httpx.Response(502)))
+    assert experience_api.get("/listings/1").status_code == 503
