@@ -93,7 +93,9 @@ def log_out(token):
 def user_for(token):
     """The user a bearer token belongs to; 401 when it is unknown, expired or revoked."""
     try:
-        return entity("POST", "/entity/v1/authenticators/verify", json={"token": token})["user"]
+        # a lookup (it changes nothing), so it may be resent like a GET
+        return entity("POST", "/entity/v1/authenticators/verify", json={"token": token},
+                      idempotent=True)["user"]
     except ApiError as error:
         if error.status in (401, 422):
             raise ApiError(401, "unauthorized", "Log in first: the authenticator is missing, "

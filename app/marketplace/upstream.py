@@ -65,14 +65,16 @@ RESENT_METHODS = frozenset({"GET", "HEAD"})
 RESENT_AFTER = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
-def call(name, method, path, *, json=None, params=None, headers=None, slow=False):
+def call(name, method, path, *, json=None, params=None, headers=None, slow=False,
+         idempotent=False):
     """Returns the Reply of a 2xx; raises ApiError with the upstream's own error for a 4xx,
     and Unavailable for anything that says the upstream is not working. `slow` calls (those
-    that hash a password) get the longer read timeout settings.UPSTREAM_SLOW_READ_TIMEOUT."""
+    that hash a password) get the longer read timeout settings.UPSTREAM_SLOW_READ_TIMEOUT;
+    `idempotent` marks a POST that changes nothing (a lookup with a body), resent like a GET."""
     timeout = (httpx.Timeout(settings.UPSTREAM_SLOW_READ_TIMEOUT,
                              connect=settings.UPSTREAM_CONNECT_TIMEOUT)
                if slow else httpx.USE_CLIENT_DEFAULT)
-    attempts = 2 if method.upper() in RESENT_METHODS else 1
+    attempts = 2 if idempotent or method.upper() in RESENT_METHODS else 1
     for attempt in range(1, attempts + 1):
         try:
             response = _client(name).request(method, path, json=json, params=params,

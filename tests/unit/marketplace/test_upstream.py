@@ -57,3 +57,11 @@ def test_a_get_that_timed_out_is_not_sent_again(entity_answers):
     with pytest.raises(upstream.Unavailable):
         upstream.call("entity", "GET", "/entity/v1/listings")
     assert received == ["GET"]
+
+
+def test_a_post_marked_idempotent_is_resent_like_a_get(entity_answers):
+    # e.g. verifying a token: a lookup that needs a body
+    received = entity_answers(cut_off(), {"user": 1})
+    reply = upstream.call("entity", "POST", "/entity/v1/authenticators/verify", json={},
+                          idempotent=True)
+    assert reply.data == {"user": 1} and received == ["POST", "POST"]
