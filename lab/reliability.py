@@ -422,7 +422,8 @@ def faults(stack) -> list[Fault]:
     how = ("stack.stop('postgres') (fast shutdown); stack.start('postgres')"
            if stack.config.db == "postgres" else
            "BEGIN EXCLUSIVE held on the database file by another connection, then rolled back")
-    found.append(Fault("database", database, _database_inject, _database_repair, how=how))
+    found.append(Fault(f"database_{stack.config.db}", database, _database_inject,
+                       _database_repair, how=how))
     return found
 
 
@@ -535,6 +536,11 @@ def summarize(fault: Fault, calls: pd.DataFrame, events: dict, writes: dict,
         "fault_s": round(events["repair"] - events["inject"], 2),
         "get_p95_ms_during": round(float(during["seconds"].quantile(0.95)) * 1000, 1)
         if len(during) else None,
+        # GETs sent while the fault was in place: how many were answered, and from the cache
+        "get_during": int(len(during)),
+        "get_ok_during": int(during["ok"].sum()) if len(during) else 0,
+        "get_from_cache_during": int((during["ok"] & during["cache"].isin(["HIT", "STALE"]))
+                                     .sum()) if len(during) else 0,
         **{key: writes[key] for key in ("acknowledged", "lost", "duplicated",
                                          "unacknowledged", "unacknowledged_stored")},
         "single_instance": fault.single_instance,
@@ -570,26 +576,33 @@ def outage_pages(calls: pd.DataFrame, events: dict) -> dict:
 
 def run_faults(stack, *, seconds: float = 6.0, keys=None, readers: int = 3, progress=print,
                run=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every fault of `faults(stack)` (or those named in `keys`) in turn on one stack; returns
+    """Every fault of `faults(stack)` (or those named in `keys`, a key also naming the faults
+    it prefixes: "database" for "database_sqlite") in turn on one stack; returns
     the fault table and all calls. With `run` (lab.rundir.RunDir), saves faults.csv,
     calls.csv and events into the run's reliability folder."""
     targets = discover(stack)
     rows, frames = [], []
     for fault in faults(stack):
-        if keys and fault.key not in keys:
+        if keys and not any(fault.key == key or fault.key.startswith(key + "_") for key in keys):
             continue
         row, calls = run_fault(stack, fault, targets, seconds=seconds, readers=readers,
                                progress=progress)
         rows.append(row)
         frames.append(calls)
     table = pd.DataFrame(rows)
+    table.insert(1, "db", stack.config.db)
     calls = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     ensure_whole(stack, progress)
     if run is not None:
-        folder = run.topic(TOPIC)
-        table.to_csv(folder / "faults.csv", index=False)
-        calls.to_csv(folder / "calls.csv", index=False)
+        save_tables(run, table, calls)
     return table, calls
+
+
+def save_tables(run, table: pd.DataFrame, calls: pd.DataFrame) -> None:
+    """faults.csv and calls.csv in the run's reliability folder."""
+    folder = run.topic(TOPIC)
+    table.to_csv(folder / "faults.csv", index=False)
+    calls.to_csv(folder / "calls.csv", index=False)
 
 
 # --- targets and figures -----------------------------------------------------------------------
