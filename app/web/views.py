@@ -59,42 +59,37 @@ def search(request):
     return page(request, "web/search.html", {**reply.data, "query": query}, reply)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def signup(request):
+def _account_form(request, form_class, call, template, greeting):
+    """Sign-up and log-in: the form, the experience call that returns a session, the cookie,
+    and back to where the visitor was going."""
     next_url = visitor.safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = SignupForm(request.POST if request.method == "POST" else None)
+    form = form_class(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
-            session = experience.signup(**form.cleaned_data).data
+            session = call(**form.cleaned_data).data
         except ApiError as error:
             add_api_errors(form, error)
         else:
             name = session["user"]["display_name"] or session["user"]["username"]
-            messages.success(request, f"Welcome to Marketplace, {name}! Your account is ready.")
+            messages.success(request, greeting.format(name=name))
             response = redirect(next_url)
             visitor.remember(response, session)
             return response
-    return page(request, "web/signup.html", {"form": form, "next": next_url})
+    return page(request, template, {"form": form, "next": next_url})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    return _account_form(request, SignupForm, experience.signup, "web/signup.html",
+                         "Welcome to Marketplace, {name}! Your account is ready.")
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login(request):
-    next_url = visitor.safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    form = LoginForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            session = experience.login(**form.cleaned_data).data
-        except ApiError as error:
-            add_api_errors(form, error)
-        else:
-            name = session["user"]["display_name"] or session["user"]["username"]
-            messages.success(request, f"Welcome back, {name}!")
-            response = redirect(next_url)
-            visitor.remember(response, session)
-            return response
-    return page(request, "web/login.html", {"form": form, "next": next_url})
+    return _account_form(request, LoginForm, experience.login, "web/login.html",
+                         "Welcome back, {name}!")
 
 
 @require_http_methods(["GET", "POST"])
