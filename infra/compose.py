@@ -18,6 +18,7 @@ def compose_variables(credentials: Credentials) -> dict[str, str]:
     return {
         "LAB_SECRET_KEY": credentials.secret_key,
         "LAB_SERVICE_TOKEN": credentials.service_token,
+        "LAB_WEB_TIER_TOKEN": credentials.web_tier_token,
         "LAB_REDIS_PASSWORD": credentials.redis_password,
         "LAB_PG_PASSWORD": credentials.postgres_password,
         "LAB_HAPROXY_STATS_PASSWORD": credentials.stats_password,

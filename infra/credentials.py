@@ -33,6 +33,9 @@ def read_or_create(folder: Path, name: str) -> str:
 class Credentials:
     secret_key: str
     service_token: str  # what the entity frontend and tier require; only experience holds it
+    # What the web tier sends to the experience frontend, whose log-in rate limit it is exempt
+    # from (HAProxy already limited the visitor at the web frontend). It opens nothing else.
+    web_tier_token: str
     redis_password: str
     stats_password: str
     postgres_password: str
@@ -42,6 +45,7 @@ class Credentials:
     def load(cls, folder: Path) -> "Credentials":
         return cls(secret_key=read_or_create(folder, "secret_key"),
                    service_token=read_or_create(folder, "service_token"),
+                   web_tier_token=read_or_create(folder, "web_tier_token"),
                    redis_password=read_or_create(folder, "redis_password"),
                    stats_password=read_or_create(folder, "haproxy_stats_password"),
                    postgres_password=read_or_create(folder, "postgres_password"))

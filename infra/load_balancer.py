@@ -32,6 +32,7 @@ def environment(config: StackConfig, credentials: Credentials) -> dict[str, str]
         "LAB_HAPROXY_STATS_PASSWORD": credentials.stats_password,
         "LAB_HAPROXY_SERVER_MAXCONN": str(config.workers * config.threads),
         "LAB_SERVICE_TOKEN": credentials.service_token,
+        "LAB_WEB_TIER_TOKEN": credentials.web_tier_token,
     }
     for tier in TIERS:
         env[f"LAB_HAPROXY_{tier.upper()}_BIND"] = f"127.0.0.1:{config.frontend_port(tier)}"

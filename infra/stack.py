@@ -511,6 +511,8 @@ class Stack:
             # that opens nothing (the setting must be set, or it would be read from .secrets/).
             "LAB_SERVICE_TOKEN": (credentials.service_token if instance.tier != "web"
                                   else "not-issued-to-the-web-tier"),
+            # Only the web tier uses it; the others are given it so none reads .secrets/.
+            "LAB_WEB_TIER_TOKEN": credentials.web_tier_token,
             "LAB_SECRETS_DIR": str(config.secrets_dir),
             "LAB_ENTITY_URL": self.entity_url,
             "LAB_EXPERIENCE_URL": self.experience_url,

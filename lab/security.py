@@ -173,8 +173,9 @@ class _Site:
 
 
 def stack_checks(stack, *, rate_limit_attempts: int = 40) -> list[Check]:
-    """Every stack-level check on a running stack (the log-in rate limit last: it shuts the
-    door on 127.0.0.1 for the next few seconds)."""
+    """Every stack-level check on a running stack (the log-in rate limits last: they shut the
+    door on 127.0.0.1 for the next few seconds; the experience API's first, since its check
+    then logs in through the site)."""
     site = _Site(stack)
     try:
         rows = []
@@ -182,7 +183,7 @@ def stack_checks(stack, *, rate_limit_attempts: int = 40) -> list[Check]:
                       stats_page_needs_a_password, redis_is_private, cookies_are_protected,
                       csrf_refused_through_the_load_balancer, authenticators_end_at_log_out,
                       bodies_are_limited, user_input_is_escaped, sql_probes_change_nothing,
-                      login_is_rate_limited, api_login_is_rate_limited):
+                      api_login_is_rate_limited, login_is_rate_limited):
             limited = probe in (login_is_rate_limited, api_login_is_rate_limited)
             kwargs = {"attempts": rate_limit_attempts} if limited else {}
             try:
@@ -512,16 +513,41 @@ def login_is_rate_limited(site, attempts: int = 40) -> list[Check]:
 
 
 def api_login_is_rate_limited(site, attempts: int = 40) -> list[Check]:
-    """Log-in attempts to the experience API (public on its own port) are limited too."""
+    """Log-in attempts to the experience API (public on its own port) are limited too, but
+    not the web tier's own log-in calls, which come from the same address."""
     url = f"{site.stack.experience_url}/exp/v1/login"
-    first, _, statuses = _attempts_until_429(
+    first, response, statuses = _attempts_until_429(
         lambda: site.http.post(url, json={"username": "someone", "password": "guess"}),
         attempts)
-    return [Check("rate limit", f"up to {attempts} log-in POSTs to the experience API "
-                  "(/exp/v1/login, public on its own port)", "429",
-                  f"429 at attempt {first}" if first else
+    code = _error_code(response) if first else None
+    rows = [Check("rate limit", f"up to {attempts} log-in POSTs to the experience API "
+                  "(/exp/v1/login, public on its own port)", "429 in the API's error shape",
+                  f"429 ({code}) at attempt {first}" if first else
                   f"no 429 in {len(statuses)} ({Counter(statuses).most_common(1)[0][0]} each)",
-                  first is not None)]
+                  bool(first and code))]
+    # 127.0.0.1 is now over the experience frontend's limit, and the web instances call it
+    # from 127.0.0.1: a visitor's log-in through the site must still work.
+    browser, csrf, _ = site.csrf_browser()
+    try:
+        login = browser.post("/login", data={"username": site.seeded_username(),
+                                              "password": SEED_PASSWORD,
+                                              "csrfmiddlewaretoken": csrf})
+        logged_in = login.status_code == 302 and bool(browser.cookies.get("auth"))
+    finally:
+        browser.close()
+    rows.append(Check("rate limit", "a log-in through the site while its address is over the "
+                      "experience API's limit (the web tier's calls are exempt)",
+                      "302 with the auth cookie",
+                      f"{login.status_code}{' with' if logged_in else ' without'} the cookie",
+                      logged_in))
+    return rows
+
+
+def _error_code(response) -> str | None:
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 # --- the in-process suite and one table of everything ----------------------------------------

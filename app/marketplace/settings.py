@@ -43,6 +43,9 @@ TIERS = ("entity", "experience", "web") if TIER == "all" else (TIER,)
 
 SECRET_KEY = generated_secret("SECRET_KEY")
 SERVICE_TOKEN = generated_secret("SERVICE_TOKEN")  # the experience tier sends it, the entity tier checks it
+# The web tier sends it to the experience tier; HAProxy exempts its holder from the experience
+# frontend's log-in rate limit (the visitor was already counted at the web frontend).
+WEB_TIER_TOKEN = generated_secret("WEB_TIER_TOKEN")
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
 

@@ -52,7 +52,7 @@ def _client(name):
 
 _UPSTREAMS = {
     "entity": lambda: (settings.ENTITY_URL, {"X-Service-Token": settings.SERVICE_TOKEN}),
-    "experience": lambda: (settings.EXPERIENCE_URL, {}),
+    "experience": lambda: (settings.EXPERIENCE_URL, {"X-Web-Tier-Token": settings.WEB_TIER_TOKEN}),
 }
 
 

@@ -44,6 +44,7 @@ def app_environment(config: StackConfig, credentials: Credentials, *, allowed_ho
     apart (service-token.env) because the web tier must not have it."""
     env = {
         "LAB_SECRET_KEY": credentials.secret_key,
+        "LAB_WEB_TIER_TOKEN": credentials.web_tier_token,
         "LAB_ALLOWED_HOSTS": ",".join(allowed_hosts),
         "LAB_ENTITY_URL": f"http://127.0.0.1:{config.frontend_port('entity')}",
         "LAB_EXPERIENCE_URL": f"http://127.0.0.1:{config.frontend_port('experience')}",

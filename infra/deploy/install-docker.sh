@@ -48,8 +48,8 @@ secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(48))'; }
 umask 077
 touch "$ENV_FILE"
 chmod 0600 "$ENV_FILE"
-for name in LAB_SECRET_KEY LAB_SERVICE_TOKEN LAB_REDIS_PASSWORD LAB_PG_PASSWORD \
-            LAB_HAPROXY_STATS_PASSWORD; do
+for name in LAB_SECRET_KEY LAB_SERVICE_TOKEN LAB_WEB_TIER_TOKEN LAB_REDIS_PASSWORD \
+            LAB_PG_PASSWORD LAB_HAPROXY_STATS_PASSWORD; do
   grep -q "^$name=" "$ENV_FILE" || echo "$name=$(secret)" >> "$ENV_FILE"
 done
 # The host names the site answers to: this VM's addresses (IPv6 in brackets) and the domain.

@@ -21,7 +21,7 @@ INTERPOLATION = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
 def placeholder_values():
     return {name: f"placeholder-{name.lower()}" for name in
-            compose.compose_variables(Credentials("k", "t", "r", "s", "p"))}
+            compose.compose_variables(Credentials("k", "t", "w", "r", "s", "p"))}
 
 
 def interpolate(text: str, values: dict) -> str:
@@ -192,7 +192,8 @@ def test_haproxy_cfg_is_valid_with_the_native_environment(native, instances):
 def test_a_service_token_that_starts_with_a_dash_is_a_pattern_not_an_option(native, cfg):
     # secrets.token_urlsafe starts with "-" once in 64 tokens; HAProxy reads "-..." after
     # `-m str` as an option unless `--` ends the options
-    env = {**native.haproxy_environment(), "LAB_SERVICE_TOKEN": "-starts-with-a-dash"}
+    env = {**native.haproxy_environment(), "LAB_SERVICE_TOKEN": "-starts-with-a-dash",
+           "LAB_WEB_TIER_TOKEN": "-starts-with-a-dash-too"}
     output = load_balancer.check_config({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, cfg)
     assert "ALERT" not in output, output
 

@@ -65,3 +65,16 @@ def test_a_post_marked_idempotent_is_resent_like_a_get(entity_answers):
     reply = upstream.call("entity", "POST", "/entity/v1/authenticators/verify", json={},
                           idempotent=True)
     assert reply.data == {"user": 1} and received == ["POST", "POST"]
+
+
+def test_calls_to_the_experience_tier_carry_the_web_tiers_credential(settings):
+    # HAProxy's experience frontend exempts calls with it from its log-in rate limit
+    seen = []
+    upstream.use_transport("experience", httpx.MockTransport(
+        lambda request: seen.append(request.headers) or httpx.Response(200, json={"ok": True})))
+    try:
+        upstream.call("experience", "POST", "/exp/v1/login", json={}, slow=True)
+    finally:
+        upstream.use_transport("experience", None)
+    assert seen[0]["x-web-tier-token"] == settings.WEB_TIER_TOKEN
+    assert "x-service-token" not in seen[0]
