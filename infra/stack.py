@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,6 +142,9 @@ class Stack:
         self._credentials: Credentials | None = None
         self._http_client: httpx.Client | None = None
         self._state = _load_state(self.config.run_dir) or {}
+        # stack.json is rewritten whenever a process starts or stops, and the lab restarts
+        # instances from several threads at once (a whole tier brought back together)
+        self._state_lock = threading.RLock()
 
     # --- finding a stack ------------------------------------------------------------------
     @classmethod
@@ -285,20 +289,23 @@ class Stack:
         return sorted(path.stem for path in self.pid_dir.glob("*.pid"))
 
     def _save_state(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        temporary = self.run_dir / "stack.json.tmp"
-        temporary.write_text(json.dumps(self._state, indent=2) + "\n")
-        temporary.replace(self.run_dir / "stack.json")
+        with self._state_lock:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            temporary = self.run_dir / "stack.json.tmp"
+            temporary.write_text(json.dumps(self._state, indent=2) + "\n")
+            temporary.replace(self.run_dir / "stack.json")
 
     def _record(self, name: str, pid: int) -> None:
         write_pid(self._pid_file(name), pid)
-        self._state.setdefault("processes", {})[name] = {
-            "pid": pid, "create_time": process_create_time(pid)}
-        self._save_state()
+        with self._state_lock:
+            self._state.setdefault("processes", {})[name] = {
+                "pid": pid, "create_time": process_create_time(pid)}
+            self._save_state()
 
     def _forget(self, name: str) -> None:
         self._pid_file(name).unlink(missing_ok=True)
-        self._state.get("processes", {}).pop(name, None)
+        with self._state_lock:
+            self._state.get("processes", {}).pop(name, None)
 
     def clean_stale_pid_files(self) -> list[str]:
         """Removes pid files whose process is gone, saying so; returns their names."""

@@ -154,3 +154,33 @@ def test_status_of_a_run_directory_without_a_stack_says_so(tmp_path):
     result = run_cli("status", "--run-dir", str(tmp_path / "nothing"))
     assert result.returncode == 3
     assert "no stack is running" in result.stdout
+
+
+def test_processes_recorded_from_several_threads_at_once_are_all_in_stack_json(tmp_path):
+    """The lab restarts a whole tier from one thread per instance; each start rewrites
+    stack.json, and none may fail or lose another's entry."""
+    import os
+    import threading
+
+    from infra import StackConfig
+
+    stack = Stack(StackConfig(run_dir=tmp_path / "state", secrets_dir=tmp_path / "secrets"),
+                  progress=None)
+    names = [f"entity{number}" for number in range(1, 9)]
+    errors = []
+
+    def record(name):
+        try:
+            for _ in range(25):
+                stack._record(name, os.getpid())
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=record, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    saved = json.loads((stack.run_dir / "stack.json").read_text())
+    assert sorted(saved["processes"]) == sorted(names)
