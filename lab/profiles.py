@@ -10,11 +10,13 @@ PROFILES = {
     # minutes, for CI and a first look: short load steps, fewer configurations
     "quick": {**COMMON, "profile": "quick", "load_step_seconds": 4, "load_max_users": 40,
               "load_step_users": 10, "wrk_seconds": 3, "fault_seconds": 6,
-              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 60},
+              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 60,
+              "test_marker": "smoke"},
     # the write-up's figures: long enough steps for stable percentiles
     "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
              "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 15,
-             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 200},
+             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 200,
+             "test_marker": ""},
 }
 
 

@@ -37,6 +37,11 @@ def summary(cases):
     return counts, per_module
 
 
+# pytest's exit codes that mean no test ran at all
+# https://docs.pytest.org/en/stable/reference/exit-codes.html
+PYTEST_RAN_NOTHING = {4: "a usage error, e.g. an unknown marker", 5: "no test was collected"}
+
+
 def run_pytest(run, topic, paths, name, extra=(), timeout=900, env=None):
     """Runs pytest on `paths` with JUnit XML and a log in the topic's folder. Returns
     (cases frame, counts, the console output). A failing suite does not raise: the notebook
@@ -49,6 +54,9 @@ def run_pytest(run, topic, paths, name, extra=(), timeout=900, env=None):
                                 cwd=REPO_DIR)
     if not Path(junit).exists():
         raise RuntimeError(f"pytest wrote no JUnit XML (exit {completed.returncode}):\n{output[-3000:]}")
+    if completed.returncode in PYTEST_RAN_NOTHING:  # not a result to show: "0 of 0 passed"
+        raise RuntimeError(f"pytest ran no test ({PYTEST_RAN_NOTHING[completed.returncode]}, "
+                           f"exit {completed.returncode}):\n{output[-3000:]}")
     cases = junit_cases(junit)
     counts, _ = summary(cases)
     counts["exit_code"] = completed.returncode

@@ -6,6 +6,7 @@ from tests.integration.pages import ErrorPage
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 
+@pytest.mark.smoke
 def test_visitor_opens_a_listing_from_the_home_page(site):
     home = site.open_home()
     assert len(home.newest_titles) == 12
@@ -33,6 +34,7 @@ def test_visitor_goes_from_a_listing_to_its_seller(site):
     seller.screenshot("seller", "A seller's page: their profile and everything they sell.")
 
 
+@pytest.mark.smoke
 def test_search_finds_a_listing_by_a_word_of_its_title(site):
     title = site.open_home().newest_titles[0]
     word = max(title.split(), key=len)  # the most telling word, e.g. "turntable"

@@ -16,6 +16,7 @@ def web_instances(stack):
     return names
 
 
+@pytest.mark.smoke
 def test_successive_page_loads_are_served_by_more_than_one_web_instance(site, web_instances):
     # Round robin alternates between the instances; an instance that was just restarted gets
     # a smaller share for a few seconds (HAProxy's slowstart), hence up to 20 loads, not 2.

@@ -7,6 +7,7 @@ from tests.integration.pages import NewListingPage
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 
+@pytest.mark.smoke
 def test_member_lists_something_and_sees_its_page(site, logged_in):
     form = site.open_home().sell_something(expect=NewListingPage)
 
@@ -22,6 +23,7 @@ def test_member_lists_something_and_sees_its_page(site, logged_in):
                        "A listing just published, with the message that it is live.")
 
 
+@pytest.mark.smoke
 def test_new_listing_appears_on_home_page_and_in_search_at_once(site, stack, account, unique):
     if stack.config.cache == "ttl":
         pytest.skip("the ttl cache mode serves pages up to their age by design")

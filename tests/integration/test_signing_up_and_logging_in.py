@@ -14,6 +14,7 @@ def new_username() -> str:
     return f"newcomer_{uuid.uuid4().hex[:10]}"
 
 
+@pytest.mark.smoke
 def test_sign_up_logs_the_new_member_in(site, accounts):
     username = new_username()
     signup = site.open_home().go_to_sign_up()
@@ -61,6 +62,7 @@ def test_sign_up_with_mismatched_and_missing_fields_marks_each_one(site):
                      "The sign-up form marks each field that needs fixing, and says how.")
 
 
+@pytest.mark.smoke
 def test_log_in_with_the_right_password_greets_the_member(site, account):
     login = site.open_home().go_to_log_in()
     login.screenshot("login", "The log-in page.")
