@@ -5,9 +5,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from tests.factories import STRONG_PASSWORD as PASSWORD
+from tests.factories import new_listing, new_user
 from tests.inprocess import tiers_in_process
-
-PASSWORD = "a sturdy passphrase 42"
 
 
 @pytest.fixture
@@ -18,29 +18,17 @@ def in_process(db):
 
 @pytest.fixture
 def make_user(in_process):
-    from entity.models import User
-
     def make(username="ada", **fields):
-        user = User(username=username, email=f"{username}@example.com",
-                    display_name=fields.pop("display_name", username.title()), **fields)
-        user.set_password(PASSWORD)
-        user.save()
-        return user
+        return new_user(username, PASSWORD, **fields)
 
     return make
 
 
 @pytest.fixture
-def make_listing(make_user):
-    from decimal import Decimal
-
-    from entity.models import Listing
-
+def make_listing(in_process):
     def make(title="Oak desk", seller=None, **fields):
-        seller = seller or make_user(f"seller{Listing.objects.count() + 1}")
-        return Listing.objects.create(title=title, price=Decimal(fields.pop("price", "12.50")),
-                                      seller=seller, description=fields.pop("description", ""),
-                                      **fields)
+        return new_listing(title, fields.pop("price", "12.50"), fields.pop("description", ""),
+                           seller, **fields)
 
     return make
 
