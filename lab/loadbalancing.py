@@ -47,6 +47,7 @@ from infra import load_balancer
 from infra.processes import write_pid
 
 from . import haproxy_logs, loadtest, pen, traffic
+from .profiles import chosen
 
 TOPIC = "load_balancing"
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -104,7 +105,7 @@ class Workload:
         return lambda: rng.choices(paths, weights)[0]
 
 
-def site_workload(base_url: str, *, listings: int = 40, timeout: float = 15.0) -> Workload:
+def site_workload(base_url: str, *, listings: int = 20, timeout: float = 15.0) -> Workload:
     """What the load test's browsers mostly do, as a fixed set of GETs: the home page, listing
     pages (ids read from the search results) and searches; after the first visit each is a
     page-cache hit, so the workload is even across instances."""
@@ -261,12 +262,13 @@ def _percentile(values, q) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def warm_up(base_url: str, workload: Workload, *, seconds: float = 2.0, users: int = 4) -> dict:
-    """Every path of the workload once (filling the page cache), then a short load, so that
-    no measured run pays for first visits or cold connection pools."""
-    with http_client(base_url=base_url, timeout=30) as client:
-        for path in workload.paths:
-            client.get(path)
+def warm_up(base_url: str, workload: Workload, *, seconds: float = 1.0, users: int = 4) -> dict:
+    """Every path of the workload once (filling the page cache; `users` at a time), then a
+    short load, so that no measured run pays for first visits or cold connection pools."""
+    with http_client(base_url=base_url, timeout=30,
+                     limits=httpx.Limits(max_connections=users)) as client:
+        with ThreadPoolExecutor(users) as pool:
+            list(pool.map(client.get, workload.paths))
     loop = ClosedLoop(base_url, workload, users=users, seconds=seconds).start().wait()
     return {"first_visits": len(workload.paths), **client_summary(loop.frame())}
 
@@ -360,32 +362,19 @@ def haproxy_variant(stack, *, cfg: Path = RESILIENT_CFG, env: dict | None = None
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         write_pid(pid_file, process.pid)
-        _wait_for_frontend(stack, process, ready_timeout)
+
+        def answers(client):
+            return (client.get(stack.stats_url + "/;csv", auth=stack.stats_auth).status_code
+                    == 200 and client.get(stack.web_url + "/healthz").status_code == 200)
+
+        pen.until_ready(process, answers, ready_timeout, "HAProxy",
+                        f"see {stack.log_dir}/haproxy-{name}.log")
         yield process
     finally:
         if process is not None:
             loadtest.stop_process(process)
         pid_file.unlink(missing_ok=True)
         stack.start("haproxy")
-
-
-def _wait_for_frontend(stack, process, timeout: float):
-    deadline = time.monotonic() + timeout
-    with http_client(timeout=1.0) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"HAProxy exited with {process.returncode}; see "
-                                   f"{stack.log_dir}/haproxy-*.log")
-            try:
-                stats_ok = client.get(stack.stats_url + "/;csv",
-                                      auth=stack.stats_auth).status_code == 200
-                if stats_ok and client.get(stack.web_url + "/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"HAProxy did not answer within {timeout} s")
-            time.sleep(0.05)
 
 
 # --- distribution -----------------------------------------------------------------------------
@@ -402,24 +391,26 @@ class DistributionResult:
                 "clients": self.clients.to_dict("records")}
 
 
-SCENARIOS = (
-    # (name, balance algorithm, skewed?)
-    ("round robin, even workload", "roundrobin", False),
-    ("round robin, skewed workload", "roundrobin", True),
-    ("leastconn, skewed workload", "leastconn", True),
-)
+SCENARIOS = {
+    # key: (name, balance algorithm, skewed?)
+    "roundrobin_even": ("round robin, even workload", "roundrobin", False),
+    "roundrobin_skewed": ("round robin, skewed workload", "roundrobin", True),
+    "leastconn_skewed": ("leastconn, skewed workload", "leastconn", True),
+}
 
 
 def distribution(run, stack, workload: Workload, *, seconds: float = 3.0, users: int = 8,
-                 side_users: int = 8, victim: str = VICTIM, scenarios=SCENARIOS,
+                 side_users: int = 8, victim: str = VICTIM, scenarios="all",
                  progress=print) -> DistributionResult:
-    """Each scenario: `users` clients for `seconds` through HAProxy; which server answered
-    each request is read from HAProxy's own log. In the skewed scenarios `side_users` more
-    clients send expensive uncached searches straight to `victim`'s port, so it is busier
-    than the others without HAProxy having sent it that work."""
+    """Each scenario (keys of SCENARIOS, or "all"): `users` clients for `seconds` through
+    HAProxy; which server answered each request is read from HAProxy's own log. In the
+    skewed scenarios `side_users` more clients send expensive uncached searches straight to
+    `victim`'s port, so it is busier than the others without HAProxy having sent it that
+    work. HAProxy's stats are read before, during and after the first scenario that runs."""
+    keys = chosen(scenarios, SCENARIOS, "scenario")
     per_server, clients, stats, all_lines = [], [], [], []
     victim_url = next(each.url for each in stack.instances("web") if each.name == victim)
-    for index, (name, balance, skewed) in enumerate(scenarios):
+    for index, (name, balance, skewed) in enumerate(SCENARIOS[key] for key in keys):
         context = (nullcontext() if balance == "roundrobin" else
                    haproxy_variant(stack, env={"LAB_HAPROXY_BALANCE": balance}, name=balance,
                                    run=run))
@@ -453,7 +444,7 @@ def distribution(run, stack, workload: Workload, *, seconds: float = 3.0, users:
         table.insert(2, "skewed", skewed)
         per_server.append(table)
         frame = loop.frame()
-        frame.to_csv(_folder(run, "distribution") / f"requests-{index + 1}.csv", index=False)
+        frame.to_csv(_folder(run, "distribution") / f"requests-{keys[index]}.csv", index=False)
         summary = {"scenario": name, "balance": balance, "skewed": skewed,
                    **client_summary(frame, seconds), "logged": int(len(logged)),
                    "side_requests": side.sent if side else 0,
@@ -694,36 +685,45 @@ def _sleep_until(epoch: float):
         time.sleep(delay)
 
 
+BALANCERS = {"resilient": "HAProxy, resilient", "naive": "HAProxy, naive", "pen": "pen"}
+
+
 def failover(run, stack, workload: Workload, *, seconds: float = 6.0, users: int = 8,
-             victim: str = VICTIM, pen_blacklist_s: float | None = 5,
-             balancers=("HAProxy, resilient", "HAProxy, naive", "pen"),
+             victim: str = VICTIM, pen_blacklist_s: float | None = 5, balancers="all",
              progress=print) -> tuple[pd.DataFrame, dict]:
-    """The failover run through each balancer; returns one row of metrics per balancer and
-    the runs themselves (for the figure). Every run's request record, HAProxy log lines and
-    state polls are saved under <run>/load_balancing/failover/."""
+    """The failover run through each balancer (keys of BALANCERS, or "all"); returns one row
+    of metrics per balancer and the runs themselves (for the figure). Every run's request
+    record, HAProxy log lines and state polls are saved under <run>/load_balancing/failover/.
+
+    Through pen the run waits for web1 to serve again at most the blacklist time and a second
+    after it is healthy: pen can send web1 only new client connections, once its blacklist
+    has expired, and the clients keep the ones they have."""
+    keys = chosen(balancers, BALANCERS, "balancer")
     folder = _folder(run, "failover")
     runs: dict[str, FailoverRun] = {}
-    for balancer in balancers:
-        slug = balancer.lower().replace(", ", "-").replace(" ", "-")
-        if balancer == "HAProxy, resilient":
+    for key in keys:
+        balancer = BALANCERS[key]
+        back_timeout = None
+        if key == "resilient":
             context, url, haproxy = nullcontext(), stack.web_url, True
-        elif balancer == "HAProxy, naive":
+        elif key == "naive":
             context, url, haproxy = (haproxy_variant(stack, cfg=NAIVE_CFG, name="naive", run=run),
                                      stack.web_url, True)
-        elif balancer == "pen":
+        else:
             context, haproxy = pen.running(stack.instances("web"), folder,
                                            blacklist_s=pen_blacklist_s,
                                            pid_dir=stack.pid_dir), False
-        else:
-            raise ValueError(f"unknown balancer {balancer!r}")
+            back_timeout = (pen.DEFAULT_BLACKLIST_S if pen_blacklist_s is None
+                            else pen_blacklist_s) + 1.0
         with context as entered:
-            if balancer == "pen":
+            if key == "pen":
                 url = entered.url
                 run.record_command(TOPIC, entered.argv, "pen in front of the web instances")
             result = failover_run(stack, url, workload, balancer=balancer, seconds=seconds,
                                   users=users, victim=victim, haproxy=haproxy,
-                                  progress=progress)
+                                  back_timeout=back_timeout, progress=progress)
         runs[balancer] = result
+        slug = balancer.lower().replace(", ", "-").replace(" ", "-")
         result.requests.to_csv(folder / f"{slug}-requests.csv", index=False)
         result.poll.to_csv(folder / f"{slug}-haproxy-states.csv", index=False)
         (folder / f"{slug}-haproxy.log").write_text("\n".join(result.log_lines) + "\n")
@@ -742,7 +742,11 @@ def rate_limit(run, stack, *, attempts: int | None = None, concurrency: int = 8,
     form's CSRF token fetched once, then `attempts` POST /login with a wrong password,
     `concurrency` at a time, while GETs of the home page go on beside them (and three more
     after the burst); then one more POST every 2 s until one is let through again (at most
-    `recovery_timeout` seconds)."""
+    `recovery_timeout` seconds; 0 skips this part).
+
+    Recovery takes most of the time (about 15 s): HAProxy's http_req_rate(10s) slides, so
+    the burst keeps counting, weighted by how much of its 10-s period is still in the
+    window, until well after it, and every refused POST counts too."""
     limit, window = configured_login_limit(env=env)
     attempts = attempts or limit + 10
     rows, lock = [], threading.Lock()
@@ -787,6 +791,7 @@ def rate_limit(run, stack, *, attempts: int | None = None, concurrency: int = 8,
     frame.to_csv(_folder(run) / "rate_limit.csv", index=False)
     summary = rate_limit_summary(frame, limit, window)
     summary["recovered_after_s"] = None if recovered is None else round(recovered, 1)
+    summary["recovery_waited_s"] = recovery_timeout
     sent = len(frame) + 1  # and the GET of the form
     lines = cursor.read(wait_for=lambda got: haproxy_logs.count_requests(got) >= sent)
     _say(progress, f"rate limit: {summary['posts_let_through']} log-in POSTs let through, "

@@ -13,8 +13,6 @@ The process runs in the foreground (-f) as our child; its pid is also written to
 pid folder when one is given, so that whatever stops a run's leftover stacks stops it too."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -22,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from .loadtest import stop_process
 
 PEN = "pen"
 DEFAULT_BLACKLIST_S = 30  # pen's own default (-b); see `man pen`
@@ -57,17 +57,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen, timeout: float = 5.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+def until_ready(process: subprocess.Popen, answers, timeout: float, name: str, where=""):
+    """Waits until `answers(client)` (an httpx client for plain HTTP) is true, or raises if
+    the balancer `process` exits first or `timeout` seconds pass; `where` says where its
+    output is. Used for pen and for the HAProxy variants of lab.loadbalancing."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, verify=False) as client:  # plain HTTP
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; {where}")
+            try:
+                if answers(client):
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{name} did not answer within {timeout} s; {where}")
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -92,22 +98,10 @@ def running(instances, folder, *, port: int | None = None, blacklist_s: float | 
         pid_file.write_text(f"{process.pid}\n")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout
-        with httpx.Client(timeout=1.0, verify=False) as client:  # plain HTTP
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"pen exited with {process.returncode}: "
-                                       f"{log.read_text(errors='replace')[-1000:]}")
-                try:
-                    if client.get(url + ready_path).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"pen on :{port} did not answer within {ready_timeout} s")
-                time.sleep(0.05)
+        until_ready(process, lambda client: client.get(url + ready_path).status_code == 200,
+                    ready_timeout, f"pen on :{port}", f"see {log}")
         yield Pen(url=url, port=port, argv=argv, pid=process.pid, log=log)
     finally:
-        _stop(process)
+        stop_process(process)
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)

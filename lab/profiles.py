@@ -9,15 +9,45 @@ COMMON = {
 PROFILES = {
     # minutes, for CI and a first look: short load steps, fewer configurations
     "quick": {**COMMON, "profile": "quick", "load_step_seconds": 4, "load_max_users": 40,
-              "load_step_users": 10, "wrk_seconds": 3, "fault_seconds": 6,
-              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 60,
-              "test_marker": "smoke"},
+              "load_step_users": 10, "wrk_seconds": 3, "fault_seconds": 4,
+              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 20,
+              "test_marker": "smoke",
+              # load balancing: one scenario of each kind, the rate limit's burst only
+              "distribution_scenarios": ["roundrobin_skewed", "leastconn_skewed"],
+              "failover_balancers": ["resilient"], "wrk_rounds": 1,
+              "rate_limit_recovery": False,
+              # reliability: one instance killed, Redis, the entity tier; no PostgreSQL stack
+              "faults": ["redis", "kill_entity1", "entity_tier"],
+              "database_down_postgres": False},
     # the write-up's figures: long enough steps for stable percentiles
     "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
-             "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 15,
-             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 200,
-             "test_marker": ""},
+             "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 10,
+             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 100,
+             "test_marker": "",
+             "distribution_scenarios": "all", "failover_balancers": "all", "wrk_rounds": 2,
+             "rate_limit_recovery": True,
+             "faults": "all", "database_down_postgres": True},
 }
+
+
+def chosen(value, known, what="key"):
+    """The keys a subset parameter names (`faults`, `failover_balancers`, ...), in the order of
+    `known`: "all" (or nothing) for every one, else a list of keys or one string of them
+    separated by commas."""
+    known = list(known)
+    if value is None or value == "" or value == "all":
+        return known
+    wanted = [part.strip() for part in value.split(",")] if isinstance(value, str) else list(value)
+    unknown = [key for key in wanted if key not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(map(str, unknown))}; "
+                         f"choose from {', '.join(known)} or all")
+    return [key for key in known if key in wanted]
+
+
+def not_run(profile, what):
+    """The line a notebook shows where its profile leaves `what` out."""
+    return f"*Left out in the {profile} profile (the full profile runs every part): {what}.*"
 
 
 def parameters(profile, overrides=()):

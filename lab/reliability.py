@@ -404,6 +404,18 @@ def _database_repair(stack, context, traffic):
     _until_a_write_is_acknowledged(traffic)
 
 
+# The faults `run_faults` knows, by key, as a profile or a notebook names them ("database" is
+# the database fault of whichever database the stack has).
+FAULT_KEYS = {
+    "redis": "Redis stopped",
+    "kill_web1": "web1 killed",
+    "kill_experience1": "experience1 killed",
+    "kill_entity1": "entity1 killed",
+    "entity_tier": "entity tier entirely down",
+    "database": "database unavailable",
+}
+
+
 def faults(stack) -> list[Fault]:
     """The faults of the experiment, for this stack's layout and database."""
     found = [Fault("redis", "Redis stopped, then started", _redis_inject, _redis_repair,
@@ -575,18 +587,23 @@ def outage_pages(calls: pd.DataFrame, events: dict) -> dict:
 
 
 def run_faults(stack, *, seconds: float = 6.0, keys=None, readers: int = 3, progress=print,
-               run=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               run=None, warmup: float | None = None,
+               settle: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every fault of `faults(stack)` (or those named in `keys`, a key also naming the faults
     it prefixes: "database" for "database_sqlite") in turn on one stack; returns
-    the fault table and all calls. With `run` (lab.rundir.RunDir), saves faults.csv,
-    calls.csv and events into the run's reliability folder."""
+    the fault table and all calls. Each fault is held `seconds`, after `warmup` seconds of
+    load (2, or a third of `seconds` when that is shorter) and followed by `settle` seconds
+    of load once repaired (3, or half of `seconds`). With `run` (lab.rundir.RunDir), saves
+    faults.csv, calls.csv and events into the run's reliability folder."""
+    warmup = min(2.0, seconds / 3) if warmup is None else warmup
+    settle = min(3.0, seconds / 2) if settle is None else settle
     targets = discover(stack)
     rows, frames = [], []
     for fault in faults(stack):
         if keys and not any(fault.key == key or fault.key.startswith(key + "_") for key in keys):
             continue
         row, calls = run_fault(stack, fault, targets, seconds=seconds, readers=readers,
-                               progress=progress)
+                               warmup=warmup, settle=settle, progress=progress)
         rows.append(row)
         frames.append(calls)
     table = pd.DataFrame(rows)
@@ -607,10 +624,17 @@ def save_tables(run, table: pd.DataFrame, calls: pd.DataFrame) -> None:
 
 # --- targets and figures -----------------------------------------------------------------------
 
-def verdicts(table: pd.DataFrame) -> dict:
-    """The issue's targets, each with the numbers that decide it."""
+def verdicts(table: pd.DataFrame, fuzzing: dict | None = None) -> dict:
+    """The issue's targets, each with the numbers that decide it; `fuzzing` (fuzz_summary's
+    totals) adds the no-5xx target of the fuzzing campaign."""
     single = table[table["single_instance"]]
+    fuzzed = {}
+    if fuzzing and "answers_5xx" in fuzzing:
+        fuzzed = {"no_5xx_from_fuzzing": int(fuzzing["answers_5xx"]) == 0,
+                  "fuzz_5xx": int(fuzzing["answers_5xx"])}
     return {
+        **fuzzed,
+        "single_instance_faults": list(single["key"]),
         "no_lost_or_duplicated_writes": bool((table["lost"] == 0).all()
                                              and (table["duplicated"] == 0).all()),
         "lost_writes": int(table["lost"].sum()),
@@ -662,7 +686,7 @@ def save_summary(run, table: pd.DataFrame, *, fuzzing: dict | None = None,
     """summary.json in the run's reliability folder: the fault table, the targets' verdicts,
     the fuzzing counts and the security checks, for the write-up."""
     data = {"faults": json.loads(table.to_json(orient="records")),
-            "verdicts": verdicts(table) if len(table) else {},
+            "verdicts": verdicts(table, fuzzing) if len(table) else {},
             "fuzzing": fuzzing or {}, "security": security or [], **(extra or {})}
     return run.save_json(TOPIC, "summary", data)
 
@@ -670,23 +694,25 @@ def save_summary(run, table: pd.DataFrame, *, fuzzing: dict | None = None,
 # --- the fuzzing campaign ----------------------------------------------------------------------
 
 def fuzz_campaign(run, examples: int, *, randomized: bool = True, timeout: int = 1500) -> dict:
-    """Runs tests/fuzz with `examples` generated cases per operation (schemathesis against both
-    OpenAPI documents, stateful runs, and the hypothesis properties of the forms and cache
-    keys), randomized unless told otherwise. Returns {"counts": pytest's outcomes, "calls": one
-    row per (tier, method, path, mode, status) with the number of calls, "failures": failed
-    tests}; the raw files stay in the run's reliability folder."""
+    """Runs tests/fuzz with `examples` generated cases per operation and per property
+    (schemathesis against both OpenAPI documents, stateful runs, and the hypothesis
+    properties of the forms and cache keys), randomized unless told otherwise. Returns
+    {"counts": pytest's outcomes, "calls": one row per (tier, method, path, mode, status)
+    with the number of calls, "failures": failed tests, "seconds": how long pytest ran};
+    the raw files stay in the run's reliability folder."""
     import os
 
     from .testruns import run_pytest
 
     report = run.topic(TOPIC) / "fuzz_calls.json"
     report.unlink(missing_ok=True)
-    env = {**os.environ, "FUZZ_EXAMPLES": str(examples), "FUZZ_REPORT": str(report),
-           "FUZZ_RANDOM": "1" if randomized else ""}
+    env = {**os.environ, "FUZZ_EXAMPLES": str(examples), "FUZZ_PROPERTY_EXAMPLES": str(examples),
+           "FUZZ_REPORT": str(report), "FUZZ_RANDOM": "1" if randomized else ""}
+    started = time.monotonic()
     cases, counts, _ = run_pytest(run, TOPIC, ["tests/fuzz"], "fuzz", env=env, timeout=timeout)
     calls = pd.DataFrame(json.loads(report.read_text())["calls"]) if report.exists() else \
         pd.DataFrame(columns=["tier", "method", "path", "mode", "status", "calls"])
-    return {"counts": counts, "calls": calls,
+    return {"counts": counts, "calls": calls, "seconds": round(time.monotonic() - started, 1),
             "failures": cases[cases["outcome"].isin(["failed", "error"])]}
 
 

@@ -34,6 +34,9 @@ from hypothesis import settings as hypothesis_settings
 
 # Examples per operation; CI keeps the default small, the lab's campaign raises it.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+# Examples per property of the web forms and the page cache's keys (hypothesis): 150 unless
+# told otherwise; the lab's campaign sets the same number as per operation.
+PROPERTY_EXAMPLES = int(os.environ.get("FUZZ_PROPERTY_EXAMPLES", "150"))
 # Steps per stateful run and runs per machine.
 STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "8"))
 STATEFUL_RUNS = int(os.environ.get("FUZZ_STATEFUL_RUNS", str(max(5, EXAMPLES // 3))))

@@ -14,13 +14,16 @@ from pydantic import ValidationError
 from entity.models import MAX_PRICE
 from entity.schemas import ListingIn, UserIn
 from marketplace.api import ApiError
+from tests.fuzz import harness
 from web.forms import (ListingForm, LoginForm, SearchForm, SignupForm, add_api_errors,
                        page_number)
 
-PROPERTIES = hypothesis_settings(max_examples=150, deadline=None, database=None,
-                                 derandomize=True)
-# The page tests share one test database per test (a function-scoped fixture, on purpose).
-PAGES = hypothesis_settings(PROPERTIES, max_examples=40,
+PROPERTIES = hypothesis_settings(max_examples=harness.PROPERTY_EXAMPLES, deadline=None,
+                                 database=None, derandomize=True)
+# The page tests share one test database per test (a function-scoped fixture, on purpose) and
+# render whole pages: fewer examples (40 of the default 150).
+PAGES = hypothesis_settings(PROPERTIES,
+                            max_examples=max(5, harness.PROPERTY_EXAMPLES * 4 // 15),
                             suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                    HealthCheck.too_slow])
 
@@ -115,8 +118,6 @@ def test_errors_from_the_tiers_always_land_on_the_form(fields, message):
 def member(world):
     """A browser logged in as the fuzzer (tests/fuzz/harness.py), on the in-process tiers."""
     from django.conf import settings
-
-    from tests.fuzz import harness
 
     browser = Client()
     browser.cookies[settings.AUTH_COOKIE_NAME] = harness.BEARER

@@ -189,3 +189,30 @@ def test_the_summary_is_plain_json(tmp_path, value, expected):
     saved = json.loads(path.read_text())
     assert saved == {"table": [{"a": 1, "b": expected}], "number": expected}
     assert path == tmp_path / lb.TOPIC / "summary.json"
+
+
+def test_a_part_the_notebook_names_wrongly_is_refused_before_anything_starts(tmp_path):
+    run = RunDir(tmp_path)
+    with pytest.raises(ValueError, match="round_robin"):
+        lb.distribution(run, None, None, scenarios=["round_robin"], progress=None)
+    with pytest.raises(ValueError, match="haproxy"):
+        lb.failover(run, None, None, balancers="resilient, haproxy", progress=None)
+    assert list(lb.SCENARIOS) == ["roundrobin_even", "roundrobin_skewed", "leastconn_skewed"]
+    assert list(lb.BALANCERS) == ["resilient", "naive", "pen"]
+
+
+def test_a_balancer_is_ready_once_it_answers_and_not_if_it_exits_first():
+    import subprocess
+    import sys
+
+    asked = []
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as alive:
+        try:
+            pen.until_ready(alive, lambda client: asked.append(1) or len(asked) == 3, 5, "x")
+        finally:
+            alive.kill()
+    assert len(asked) == 3
+    with subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]) as dead:
+        dead.wait()
+        with pytest.raises(RuntimeError, match="x exited with 3; see x.log"):
+            pen.until_ready(dead, lambda client: False, 5, "x", "see x.log")

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from lab import reliability
+from lab.profiles import chosen, not_run
 from lab.reliability import Call, Fault, Targets
 
 EVENTS = {"inject": 2.0, "injected": 2.1, "repair": 8.0, "restored": 9.5, "end": 12.0}
@@ -100,16 +101,43 @@ def test_an_outage_row_says_how_many_cached_pages_were_served_and_how_fast_other
 
 def test_the_targets_look_only_at_single_instance_faults_for_get_errors():
     table = pd.DataFrame([
-        {"single_instance": True, "get_errors": 0, "lost": 0, "duplicated": 0,
-         "acknowledged": 10},
-        {"single_instance": False, "get_errors": 40, "lost": 0, "duplicated": 0,
-         "acknowledged": 3}])
+        {"key": "kill_web1", "single_instance": True, "get_errors": 0, "lost": 0,
+         "duplicated": 0, "acknowledged": 10},
+        {"key": "entity_tier", "single_instance": False, "get_errors": 40, "lost": 0,
+         "duplicated": 0, "acknowledged": 3}])
     verdicts = reliability.verdicts(table)
     assert verdicts["no_get_errors_when_one_instance_dies"] is True
+    assert verdicts["single_instance_faults"] == ["kill_web1"]
     assert verdicts["no_lost_or_duplicated_writes"] is True
     assert verdicts["acknowledged_writes"] == 13
+    assert "no_5xx_from_fuzzing" not in verdicts  # no campaign given
     table.loc[0, "lost"] = 1
     assert reliability.verdicts(table)["no_lost_or_duplicated_writes"] is False
+
+
+@pytest.mark.parametrize("answers_5xx, met", [(0, True), (2, False)])
+def test_the_fuzzing_target_is_no_5xx_answer_at_all(answers_5xx, met):
+    table = pd.DataFrame([{"key": "redis", "single_instance": False, "get_errors": 0,
+                           "lost": 0, "duplicated": 0, "acknowledged": 1}])
+    verdicts = reliability.verdicts(table, {"calls": 500, "answers_5xx": answers_5xx})
+    assert verdicts["no_5xx_from_fuzzing"] is met and verdicts["fuzz_5xx"] == answers_5xx
+
+
+def test_every_fault_a_profile_can_name_is_one_the_stack_runs():
+    for db in ("sqlite", "postgres"):
+        stack = SimpleNamespace(config=SimpleNamespace(db=db))
+        keys = [fault.key for fault in reliability.faults(stack)]
+        assert [key.removesuffix(f"_{db}") for key in keys] == list(reliability.FAULT_KEYS)
+
+
+def test_a_profile_names_faults_as_all_a_list_or_commas_and_unknown_ones_are_refused():
+    known = reliability.FAULT_KEYS
+    assert chosen("all", known) == list(known)
+    assert chosen(["entity_tier", "redis"], known) == ["redis", "entity_tier"]  # run order
+    assert chosen("kill_web1, database", known) == ["kill_web1", "database"]
+    with pytest.raises(ValueError, match="kill_web9"):
+        chosen(["kill_web9"], known, "fault")
+    assert not_run("quick", "the PostgreSQL outage").startswith("*Left out in the quick profile")
 
 
 def test_pages_of_people_who_write_are_not_counted_on_to_stay_cached():

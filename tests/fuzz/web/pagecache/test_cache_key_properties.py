@@ -13,12 +13,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from marketplace.upstream import Reply
+from tests.fuzz import harness
 from web import experience, views
 from web.pagecache import keys
 
 factory = RequestFactory()
-PROPERTIES = hypothesis_settings(max_examples=150, deadline=None, database=None,
-                                 derandomize=True)
+PROPERTIES = hypothesis_settings(max_examples=harness.PROPERTY_EXAMPLES, deadline=None,
+                                 database=None, derandomize=True)
 
 # Parameter names: the ones the views read, near misses, and tracking junk.
 names = st.sampled_from(["q", "page", "Q", "q ", "PAGE", "utm_source", "fbclid", "ref", ""])
