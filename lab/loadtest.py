@@ -36,6 +36,12 @@ HAPROXY_CEILING_CFG = Path(__file__).resolve().parent / "haproxy_ceiling.cfg"
 # A machine this busy before a run starts is shared with something else (another test suite,
 # a build): the run's figures are then a lower bound, and its rows say so.
 BUSY_MACHINE_PCT = 25.0
+# Share of the locustfile's users that are sellers (who log in); a run passes it to locust
+# (LOAD_SELLER_SHARE), so the lab knows how many log-ins a load sends.
+SELLER_SHARE = 0.05
+# When a run's shape ends, the longest a user may take to finish its request in flight: the
+# locustfile's longest network timeout (a seller's log-in, 15 s) and a second to record it.
+STOP_TIMEOUT_S = 16
 
 
 def _venv_tool(name):
@@ -242,11 +248,13 @@ def run_locust(out_dir, name, host, shape: traffic.StepLoad, *, locustfile=LOCUS
             # failures are data here, not a reason for a non-zero exit
             "--exit-code-on-error", "0",
             # when the shape ends, let each user finish its request in flight (at most the
-            # locustfiles' 10 s network timeout): a request locust stops mid-way is never
+            # locustfiles' network timeout): a request locust stops mid-way is never
             # recorded, so a run that ends on hung requests would look fast and clean
-            "--stop-timeout", "12", *user_classes]
+            "--stop-timeout", str(STOP_TIMEOUT_S), *user_classes]
     child_env = {**os.environ, **shape.to_env(), "LOAD_OUTPUT_PREFIX": str(prefix),
-                 "PYTHONUNBUFFERED": "1", **(env or {})}
+                 "PYTHONUNBUFFERED": "1",
+                 traffic.ENV_SELLER_SHARE: os.environ.get(traffic.ENV_SELLER_SHARE)
+                 or str(SELLER_SHARE), **(env or {})}
     if think_time is not None:
         child_env[traffic.ENV_WAIT] = f"{think_time[0]},{think_time[1]}"
     limit = shape.duration_s + startup_slack_s + 90  # 90: the locustfile's set-up timeout

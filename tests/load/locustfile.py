@@ -32,6 +32,7 @@ from plumbing import StepShape, check_page  # noqa: F401  (locust picks the shap
 from lab import traffic
 
 THINK_TIME = traffic.think_time()
+# lab.loadtest passes its SELLER_SHARE; 0.05 is the same default for a run by hand
 SELLER_SHARE = float(os.environ.get(traffic.ENV_SELLER_SHARE) or 0.05)
 PASSWORD = os.environ.get(traffic.ENV_PASSWORD) or traffic.DEFAULT_PASSWORD
 # Search result pages read while discovering: spread over the whole catalogue so the popular
@@ -162,8 +163,18 @@ class Browser(Visitor):
 
 class Seller(Visitor):
     """A seeded user who logs in, looks at the site and their own page, and now and then puts
-    something up for sale (which invalidates the cached home and search pages)."""
+    something up for sale (which invalidates the cached home and search pages).
+
+    Each seller logs in once, when it starts, and keeps its session: HAProxy lets one client
+    address send 20 log-in POSTs in 10 s (infra/haproxy/haproxy.cfg), and every locust user
+    comes from 127.0.0.1. A seller whose log-in fails stops; locust starts a new one (a new
+    log-in) only when the next step changes the user count."""
     weight = max(1, round(100 * SELLER_SHARE))
+    # A log-in hashes the password (PBKDF2, slow on purpose): the tiers wait up to 12 s for it
+    # (UPSTREAM_SLOW_READ_TIMEOUT, app/marketplace/settings.py) within HAProxy's 15 s
+    # `timeout server`. A client that gave up sooner would count a log-in the site completed
+    # as a failure.
+    network_timeout = 15.0
 
     def on_start(self):
         if not Site.usernames:
