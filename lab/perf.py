@@ -10,7 +10,7 @@ result frame (CSV) and its figures under <run>/perf/, and returns the frame:
     ceiling = perf.ceiling(run_dir, "quick")          # one row per server/tool
     check = perf.crosscheck(run_dir, "quick")         # locust and wrk on the same page
     fits = perf.scalability(run_dir, steps)           # USL/Amdahl fits and predictions
-    frames = perf.run_all(run_dir, "quick")           # all of the above
+    frames = perf.run_all(run_dir, "quick")           # the profile's experiments
     again = perf.analyse_step_load(prefix, run_dir)   # a step load on disk, nothing runs
 
 Frames carry units in their column names (rps, p95_ms, error_rate as a fraction, *_pct) and
@@ -32,10 +32,16 @@ from . import loadstats, loadtest, plots, scalability as usl, traffic
 
 TOPIC = "perf"
 CACHE_MODES = ("off", "ttl", "invalidate", "django")
+# Every experiment, in the order run_all runs them; a profile runs some or all of them.
+EXPERIMENTS = ("ceiling", "step_load", "crosscheck", "scalability", "cache_modes",
+               "web_instances")
 # A page of the site for the locust/wrk cross-check, and what its body must contain.
 CROSSCHECK_PAGE = ("/", 'id="newest-heading"')
 # locust's throughput on the cross-check page as a share of wrk's that counts as agreement
 CROSSCHECK_AGREEMENT = 0.8
+# What starting one stack costs on a quiet two-core machine (about 6.5 s measured, with the
+# run's database already seeded): the unit of the profiles' time budgets (planned_seconds).
+STACK_START_S = 7.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,8 @@ class PerfProfile:
     step_users: int
     max_users: int
     # A/B comparisons (cache modes, layouts): one constant load, below the saturation point
-    # of the slowest configuration so that every configuration is measured, not just queued
+    # of the slowest configuration so that every configuration is measured, not just queued.
+    # The measured step follows a warm-up at the same load, so all of it counts (no ramp).
     compare_users: int
     compare_warmup_s: float
     compare_s: float
@@ -63,6 +70,12 @@ class PerfProfile:
     web_counts: tuple = (3, 2, 1)
     worker_splits: tuple = ((1, 6), (2, 3), (3, 2))
     cache_modes: tuple = CACHE_MODES
+    # which of EXPERIMENTS run_all runs
+    experiments: tuple = EXPERIMENTS
+    # the ceiling's locust probe against HAProxy alone (the generator's own limit)
+    locust_probe: bool = True
+    # the cross-check's warm-up before locust's and before wrk's measurement
+    crosscheck_warmup_s: float = 2.0
 
     def step_shape(self) -> traffic.StepLoad:
         return traffic.StepLoad(step_users=self.step_users, step_seconds=self.step_s,
@@ -73,13 +86,18 @@ class PerfProfile:
 
 
 PROFILES = {
-    # a few seconds per point: for CI and a first look (about 3 minutes in all)
-    "quick": PerfProfile("quick", warmup_s=3, step_s=4, step_users=12, max_users=60,
-                         compare_users=25, compare_warmup_s=4, compare_s=6, wrk_s=3,
-                         wrk_connections=8, web_counts=(3, 1), worker_splits=((1, 6),)),
-    # the write-up's figures: steps long enough for stable p99s (about 10 minutes in all)
-    "full": PerfProfile("full", warmup_s=6, step_s=10, step_users=10, max_users=80,
-                        compare_users=30, compare_warmup_s=5, compare_s=10, wrk_s=5,
+    # a first look in about half a minute of load: the ceiling, a short step load with enough
+    # steps for the USL fit, the cross-check and the fit; the cache modes are compared in the
+    # caching notebook, the layouts only in the full profile
+    "quick": PerfProfile("quick", warmup_s=2, step_s=3, step_users=20, max_users=80,
+                         compare_users=25, compare_warmup_s=3, compare_s=6, wrk_s=2,
+                         wrk_connections=8, web_counts=(3, 1), worker_splits=((1, 6),),
+                         experiments=("ceiling", "step_load", "crosscheck", "scalability"),
+                         locust_probe=False, crosscheck_warmup_s=1),
+    # the write-up's figures: steps long enough for stable p99s (8 s measured after each
+    # ramp), up to a load that saturates a quiet two-core machine too (about 100 users)
+    "full": PerfProfile("full", warmup_s=5, step_s=10, step_users=20, max_users=140,
+                        compare_users=30, compare_warmup_s=3, compare_s=8, wrk_s=5,
                         wrk_connections=8),
 }
 
@@ -89,6 +107,31 @@ def get_profile(profile="quick", **overrides) -> PerfProfile:
     get_profile("full", max_users=100)."""
     base = PROFILES[profile] if isinstance(profile, str) else profile
     return replace(base, **overrides) if overrides else base
+
+
+def planned_seconds(profile="quick") -> dict:
+    """The time budget of each experiment the profile runs, and their "total": the configured
+    load and measurement durations plus STACK_START_S for each stack started. (Each locust or
+    wrk run also costs a second or two of start-up and reporting, not counted here.)"""
+    profile = get_profile(profile)
+    compare = profile.compare_warmup_s + profile.compare_s
+    splits = [split for split in profile.worker_splits
+              if split != (max(profile.web_counts), _split_workers(profile.worker_splits,
+                                                                   max(profile.web_counts)))]
+    plan = {
+        "ceiling": 3 * profile.wrk_s + (1 + profile.wrk_s) * profile.locust_probe,
+        "step_load": STACK_START_S + profile.step_shape().duration_s,
+        "crosscheck": 2 * (profile.crosscheck_warmup_s + profile.wrk_s),
+        "scalability": 0.0,
+        "cache_modes": len(profile.cache_modes) * (STACK_START_S + compare),
+        "web_instances": (STACK_START_S + len(profile.web_counts) * compare
+                          + len(splits) * (STACK_START_S + compare)),
+    }
+    if "step_load" not in profile.experiments and "crosscheck" in profile.experiments:
+        plan["crosscheck"] += STACK_START_S  # it starts its own stack then
+    plan = {name: seconds for name, seconds in plan.items() if name in profile.experiments}
+    plan["total"] = sum(plan.values())
+    return plan
 
 
 # --- where things go ------------------------------------------------------------------------
@@ -210,10 +253,12 @@ def _site_env(run_dir) -> dict:
 
 
 def _measure(run_dir, folder, name, url, shape, profile, **kwargs):
-    """One locust run of the personas; returns (run, its measured step rows)."""
+    """One constant-load locust run of the personas (profile.compare_shape()); returns (run,
+    its measured step rows). The step follows a warm-up at the same number of users, so no
+    users arrive in it: the whole step is measured, none of it left out as a ramp."""
     run = loadtest.run_locust(folder, name, url, shape, think_time=profile.think_time,
                               run_dir=run_dir, env=_site_env(run_dir), **kwargs)
-    return run, run.steps()
+    return run, run.steps(settle_s=0.0)
 
 
 def _flatten_generator(run) -> dict:
@@ -382,7 +427,7 @@ def web_instances(run_dir, profile="quick", *, counts=None, splits=None, progres
     splits = list(splits if splits is not None else profile.worker_splits)
     most = max(counts)
     options = dict(stack_options or {})
-    workers = next((w for i, w in splits if i == most), options.get("workers", 2))
+    workers = _split_workers(splits, most, options.get("workers", 2))
     run_dir = _rundir(run_dir)
     folder = _folder(run_dir, "web_instances")
     rows = []
@@ -423,16 +468,24 @@ def web_instances(run_dir, profile="quick", *, counts=None, splits=None, progres
     return _save(frame, run_dir, "web_instances")
 
 
+def _split_workers(splits, instances, default=2) -> int:
+    """The workers of the split with `instances` instances (the instance series runs with
+    them, and that split is then not started twice), else `default`."""
+    return next((w for i, w in splits if i == instances), default)
+
+
 # --- 4. the physical ceiling -------------------------------------------------------------------
 
 def ceiling(run_dir, profile="quick", *, connections=None, workers=2, threads=4,
-            locust_probe=True) -> pd.DataFrame:
+            locust_probe=None) -> pd.DataFrame:
     """What this machine can do at all, measured with wrk: HAProxy answering by itself,
     gunicorn returning a constant response (the stack's gunicorn settings, no Django), and
-    HAProxy in front of that gunicorn. With `locust_probe`, locust's own ceiling against
-    HAProxy alone too: the most requests/s the generator can send, to compare with the site's.
-    One row per (target, tool)."""
+    HAProxy in front of that gunicorn. With `locust_probe` (by default the profile's),
+    locust's own ceiling against HAProxy alone too: the most requests/s the generator can
+    send, to compare with the site's. One row per (target, tool)."""
     profile = get_profile(profile)
+    if locust_probe is None:
+        locust_probe = profile.locust_probe
     connections = connections or profile.wrk_connections
     run_dir = _rundir(run_dir)
     folder = _folder(run_dir, "ceiling")
@@ -488,10 +541,11 @@ def crosscheck(run_dir, profile="quick", *, stack=None, page=CROSSCHECK_PAGE,
     run_dir = _rundir(run_dir)
     folder = _folder(run_dir, "crosscheck")
     path, marker = page
+    warmup = profile.crosscheck_warmup_s
 
     def measure(base):
         base = base.rstrip("/")
-        shape = traffic.constant_load(connections, profile.wrk_s, warmup_seconds=2)
+        shape = traffic.constant_load(connections, profile.wrk_s, warmup_seconds=warmup)
         run = loadtest.run_locust(folder, "locust", base, shape,
                                   locustfile=loadtest.PROBE_LOCUSTFILE, think_time=(0, 0),
                                   env={"LOAD_PROBE_PATH": path, "LOAD_PROBE_EXPECT": marker},
@@ -499,7 +553,7 @@ def crosscheck(run_dir, profile="quick", *, stack=None, page=CROSSCHECK_PAGE,
         locust_row = {"tool": "locust", **_row(run.steps(), run)}
         # wrk gets the same warm-up: its first seconds would otherwise fill the page cache
         loadtest.run_wrk(folder, "wrk_warmup", base + path, connections=connections,
-                         seconds=2, run_dir=run_dir)
+                         seconds=warmup, run_dir=run_dir)
         result = loadtest.run_wrk(folder, "wrk", base + path, connections=connections,
                                   seconds=profile.wrk_s, run_dir=run_dir)
         return [locust_row, {"tool": "wrk", **_wrk_row(result)}]
@@ -558,27 +612,48 @@ def scalability(run_dir, steps: pd.DataFrame | None = None, *, x="concurrency",
 # --- all of it --------------------------------------------------------------------------------------
 
 def run_all(run_dir, profile="quick", progress=None) -> dict:
-    """Every experiment in turn; returns {name: frame} plus "timings" (seconds each)."""
+    """The experiments of the profile (profile.experiments) in turn; returns {name: frame} for
+    those that ran, plus "timings": one row per experiment of EXPERIMENTS with `ran`, its
+    seconds and its planned seconds (planned_seconds), saved as <run>/perf/timings.csv, so a
+    notebook can say which were not run in this profile."""
     profile = get_profile(profile)
+    wanted = set(profile.experiments)
     frames, timings = {}, {}
     started = time.monotonic()
 
     def timed(name, function, *args, **kwargs):
-        started = time.monotonic()
+        if name not in wanted:
+            return
+        began = time.monotonic()
         frames[name] = function(*args, **kwargs)
-        timings[name] = round(time.monotonic() - started, 1)
+        timings[name] = round(time.monotonic() - began, 1)
 
     timed("ceiling", ceiling, run_dir, profile)
-    with running_stack(_rundir(run_dir), "step_load", progress) as stack:
-        timed("step_load", step_load, run_dir, profile, stack=stack)
-        timed("crosscheck", crosscheck, run_dir, profile, stack=stack)
-    timed("scalability", scalability, run_dir, frames["step_load"])
-    _generator_headroom(frames["step_load"], frames["ceiling"], run_dir)
+    if wanted & {"step_load", "crosscheck"}:
+        began = time.monotonic()
+        with running_stack(_rundir(run_dir), "step_load", progress) as stack:
+            stack_s = time.monotonic() - began
+            timed("step_load", step_load, run_dir, profile, stack=stack)
+            timed("crosscheck", crosscheck, run_dir, profile, stack=stack)
+        first = next(name for name in ("step_load", "crosscheck") if name in timings)
+        timings[first] = round(timings[first] + stack_s, 1)  # as planned_seconds counts it
+    if "step_load" in frames:
+        timed("scalability", scalability, run_dir, frames["step_load"])
+        if "ceiling" in frames:
+            _generator_headroom(frames["step_load"], frames["ceiling"], run_dir)
     timed("cache_modes", cache_modes, run_dir, profile, progress=progress)
     timed("web_instances", web_instances, run_dir, profile, progress=progress)
-    timings["total"] = round(time.monotonic() - started, 1)
-    frames["timings"] = pd.DataFrame([{"experiment": k, "seconds": v}
-                                      for k, v in timings.items()])
+    planned = planned_seconds(profile)
+    rows = [{"experiment": name, "ran": name in frames, "seconds": timings.get(name, math.nan),
+             "planned_s": planned.get(name, math.nan)} for name in EXPERIMENTS]
+    rows.append({"experiment": "total", "ran": True,
+                 "seconds": round(time.monotonic() - started, 1),
+                 "planned_s": planned["total"]})
+    frames["timings"] = pd.DataFrame(rows)
+    frames["timings"].attrs.update({"profile": profile.name,
+                                    "ran": [name for name in EXPERIMENTS if name in frames],
+                                    "not_run": [name for name in EXPERIMENTS
+                                                if name not in frames]})
     _save(frames["timings"], _rundir(run_dir), "timings")
     return frames
 

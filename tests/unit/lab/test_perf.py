@@ -1,4 +1,6 @@
 """lab.perf's profiles: what a quick and a full run measure, checked without running them."""
+from pathlib import Path
+
 import pytest
 
 from lab import perf
@@ -50,8 +52,6 @@ def test_profile_parameters_are_plain_values_for_a_notebook():
 
 
 def test_a_recorded_step_load_is_analysed_again_without_running_anything(tmp_path):
-    from pathlib import Path
-
     prefix = Path(__file__).parent / "samples" / "paced"
     steps = perf.analyse_step_load(prefix, tmp_path)
     assert list(steps["users"]) == [2, 4, 6, 8, 10]
@@ -60,3 +60,87 @@ def test_a_recorded_step_load_is_analysed_again_without_running_anything(tmp_pat
     assert steps.attrs["generator"]["generator_saturated"] is False
     assert all(Path(figure).exists() for figure in steps.attrs["figures"])
     assert {endpoint["name"] for endpoint in steps.attrs["endpoints"]} == {"constant"}
+
+
+# --- time budgets and what each profile runs ------------------------------------------------
+
+def test_each_profile_fits_the_performance_notebooks_time_budget():
+    # configured durations plus a stack start each, on a quiet two-core machine
+    assert perf.planned_seconds("quick")["total"] <= 35
+    assert perf.planned_seconds("full")["total"] <= 330
+
+
+def test_the_full_profile_runs_every_experiment_with_steps_long_enough_for_a_p99():
+    full = perf.get_profile("full")
+    assert full.experiments == perf.EXPERIMENTS and full.locust_probe
+    assert full.step_s >= 8 and full.compare_s >= 8
+    assert set(full.web_counts) == {1, 2, 3} and len(full.worker_splits) >= 3
+
+
+def test_the_quick_profile_leaves_the_comparisons_to_other_notebooks_and_the_full_profile():
+    quick = perf.get_profile("quick")
+    assert {"ceiling", "step_load", "crosscheck", "scalability"} <= set(quick.experiments)
+    assert not {"cache_modes", "web_instances"} & set(quick.experiments)
+    assert set(perf.planned_seconds("quick")) == {*quick.experiments, "total"}
+
+
+def test_the_layout_split_the_instance_series_already_measured_is_not_planned_twice():
+    full = perf.get_profile("full")
+    compare = full.compare_warmup_s + full.compare_s
+    # one stack for the instance series (3 layouts), two more for the 1x6 and 2x3 splits
+    assert perf.planned_seconds(full)["web_instances"] == (
+        3 * perf.STACK_START_S + 3 * compare + 2 * compare)
+
+
+def test_run_all_runs_only_the_profiles_experiments_and_records_which(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    import pandas as pd
+
+    called = []
+
+    def fake(name, frame):
+        def experiment(*args, **kwargs):
+            called.append(name)
+            return frame.copy()
+        return experiment
+
+    @contextmanager
+    def no_stack(*args, **kwargs):
+        called.append("stack")
+        yield None
+
+    steps = pd.DataFrame({"users": [10, 20, 30, 40], "rps": [20.0, 38, 50, 52],
+                          "concurrency": [1.0, 2, 4, 8]})
+    monkeypatch.setattr(perf, "running_stack", no_stack)
+    monkeypatch.setattr(perf, "ceiling", fake("ceiling", pd.DataFrame(
+        {"tool": ["wrk"], "rps": [5000.0]})))
+    for name in ("step_load", "crosscheck", "scalability", "cache_modes", "web_instances"):
+        monkeypatch.setattr(perf, name, fake(name, steps))
+    frames = perf.run_all(tmp_path, "quick")
+    assert called == ["ceiling", "stack", "step_load", "crosscheck", "scalability"]
+    assert "cache_modes" not in frames and "web_instances" not in frames
+    timings = frames["timings"].set_index("experiment")
+    assert list(timings.index) == [*perf.EXPERIMENTS, "total"]
+    assert not timings.loc["cache_modes", "ran"] and timings.loc["step_load", "ran"]
+    assert frames["timings"].attrs["not_run"] == ["cache_modes", "web_instances"]
+    saved = pd.read_csv(tmp_path / "perf" / "timings.csv").set_index("experiment")
+    assert not saved.loc["web_instances", "ran"]
+    assert saved.loc["total", "planned_s"] == perf.planned_seconds("quick")["total"]
+
+
+def test_sellers_cannot_trip_haproxys_log_in_limit_at_the_full_profiles_peak():
+    import math
+    import re
+
+    from lab import loadtest
+
+    config = (Path(__file__).parents[3] / "infra" / "haproxy" / "haproxy.cfg").read_text()
+    limit = int(re.search(r'LAB_HAPROXY_LOGIN_RATE_LIMIT-(\d+)', config).group(1))
+    for name in perf.PROFILES:
+        profile = perf.get_profile(name)
+        sellers = math.ceil(max(profile.max_users, profile.compare_users)
+                            * loadtest.SELLER_SHARE)
+        # each seller logs in once; at worst a step's sellers all fail and the next step
+        # (10 s or less later) starts as many again
+        assert 2 * sellers <= limit, name
