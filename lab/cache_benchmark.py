@@ -1,32 +1,35 @@
-"""The page cache benchmark (issue 4): every cache mode measured in one run on this machine, and
+"""The page cache benchmark (issue 4): the cache modes measured in one run on this machine, and
 the ratios the issue sets as targets computed from those measurements, never typed in.
 
-    python -m lab.cache_benchmark [--duration 5] [--connections 16] [--output result.json]
+    python -m lab.cache_benchmark [--profile quick|full] [--modes off,invalidate]
+                                  [--duration 3] [--output result.json]
 
 What it does, each step bounded in time and aimed only at 127.0.0.1:
 
 1. It starts one stack per mode (off, ttl, invalidate, django; infra.Stack with
-   ``cache=MODE``, each on free ports with its own run directory, Redis and database) and
-   warms the home page until it is a hit. The invalidate stack's page gives the bytes below.
-2. Beside them: a web instance like the invalidate stack's but with the page cache's WSGI
-   fast path in front of Django (web.pagecache.wsgi; the stack's own instance serves hits
-   from the middleware), and a "constant" gunicorn serving the cached home page's exact
-   bytes (lab/constant_page.py), both under the web tier's gunicorn configuration
-   (infra/gunicorn.conf.py, same workers and threads), each behind its own HAProxy running
-   the stack's haproxy.cfg with the same UDP log receiver. So every "via haproxy" row goes
-   through the same proxy set-up.
+   ``cache=MODE``, each on its own ports with its own run directory, Redis and database), side
+   by side (`running_stacks`), or uses stacks the caller started, and warms the home page
+   until it is a hit. The invalidate stack's page gives the bytes below. (Every web instance
+   serves plain hits through the page cache's WSGI fast path, app/marketplace/wsgi.py: the
+   rows measure the site as it runs.)
+2. Beside them: a "constant" gunicorn serving the cached home page's exact bytes
+   (lab/constant_page.py) under the web tier's gunicorn configuration (infra/gunicorn.conf.py,
+   same workers and threads), behind its own HAProxy running the stack's haproxy.cfg with the
+   same UDP log receiver. So every "via haproxy" row goes through the same proxy set-up.
 3. ``wrk --latency`` on the home page, round-robin over every row, ``rounds`` times: each
-   stack's HAProxy, the two extra HAProxies, and directly the invalidate stack's web
-   instance, the fast-path instance and the constant app.
-4. Staleness, in the invalidate, ttl and django modes: a writer creates listings through the
-   experience API and edits one through the entity API while readers GET the pages they
-   change (home, the listing, its seller, a search). A read is stale when it was sent after
-   a write had returned and does not show that write (or a later one).
+   stack's HAProxy and the constant app's, and with ``direct`` also the invalidate stack's web
+   instance and the constant app without HAProxy.
+4. Staleness, in the ``staleness_modes`` that were started (invalidate, ttl, django): a writer
+   creates listings through the experience API and edits one through the entity API while
+   readers GET the pages they change (home, the listing, its seller, a search). A read is
+   stale when it was sent after a write had returned and does not show that write (or a later
+   one).
 
-``run()`` returns a JSON-able dict (no pandas needed): ``rows`` (one per measurement, medians
-of its rounds; every run is under ``samples``), ``staleness`` (one per mode), ``counters``
-(the page cache's own hit/miss/... per mode) and ``targets`` (each target's measured value
-and whether it is met).
+``PROFILES`` holds what a quick and a full run measure (``planned_seconds`` says how long
+each takes). ``run()`` returns a JSON-able dict (no pandas needed): ``rows`` (one per
+measurement, medians of its rounds; every run is under ``samples``), ``staleness`` (one per
+mode), ``counters`` (the page cache's own hit/miss/... per mode) and ``targets`` (each
+target's measured value and whether it is met; a target whose modes were not run says so).
 
 Throughput on a shared machine depends on what else runs at the time, so every wrk run also
 records the CPU seconds the serving processes spent per request (psutil, the processes and
@@ -41,18 +44,82 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 MODES = ("off", "ttl", "invalidate", "django")
+STALENESS_MODES = ("invalidate", "ttl", "django")  # off has no cache to be stale
+# Every benchmark stack: one web instance (its hits are what is measured), the tiers behind it
+# as the stack makes them, and a TTL longer than any run, so only invalidation changes a page.
+STACK_OPTIONS = {"web": 1, "workers": 2, "threads": 4, "cache_ttl": 600}
+
+
+@dataclass(frozen=True)
+class BenchmarkProfile:
+    name: str
+    modes: tuple  # one stack per mode
+    seconds: float  # per wrk run
+    rounds: int  # wrk runs per row, interleaved; rows are medians
+    # also the invalidate stack's web instance and the constant app without HAProxy (the
+    # comparison falls back on them if the constant app's HAProxy cannot start)
+    direct: bool
+    staleness_modes: tuple
+    staleness_seconds: float
+
+    def row_count(self) -> int:
+        """How many rows wrk measures: each mode behind HAProxy, the constant app behind
+        HAProxy, and the two direct rows."""
+        return len(self.modes) + ("invalidate" in self.modes) * (1 + 2 * self.direct)
+
+
+PROFILES = {
+    # a first look: hits against no cache and against the constant bytes, and staleness with
+    # invalidation, in about twenty seconds
+    "quick": BenchmarkProfile("quick", modes=("off", "invalidate"), seconds=2, rounds=1,
+                              direct=False, staleness_modes=("invalidate",),
+                              staleness_seconds=2),
+    # the write-up: every mode, three interleaved rounds, staleness of every cached mode
+    "full": BenchmarkProfile("full", modes=MODES, seconds=3, rounds=3, direct=True,
+                             staleness_modes=STALENESS_MODES, staleness_seconds=5),
+}
+
+
+def get_profile(profile="quick", **overrides) -> BenchmarkProfile:
+    """A named profile (or a BenchmarkProfile) with the overrides that are not None or empty
+    replaced (a notebook's parameters: None means "the profile's"); modes may be given as
+    "off,invalidate"."""
+    base = PROFILES[profile] if isinstance(profile, str) else profile
+    changes = {key: value for key, value in overrides.items() if value not in (None, "", ())}
+    for key in ("modes", "staleness_modes"):
+        if isinstance(changes.get(key), str):
+            changes[key] = tuple(mode.strip() for mode in changes[key].split(",")
+                                 if mode.strip())
+    unknown = set(changes.get("modes", ())) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown modes {sorted(unknown)}; modes are {', '.join(MODES)}")
+    return replace(base, **changes) if changes else base
+
+
+def planned_seconds(profile) -> float:
+    """The benchmark's time budget: the configured wrk and staleness durations plus a stack
+    start for each mode (lab.perf.STACK_START_S, what one costs on a quiet two-core machine;
+    the stacks start side by side, so this is an upper bound)."""
+    from .perf import STACK_START_S
+
+    profile = get_profile(profile)
+    staleness = [mode for mode in profile.staleness_modes if mode in profile.modes]
+    return (len(profile.modes) * STACK_START_S
+            + profile.rounds * profile.row_count() * profile.seconds
+            + len(staleness) * profile.staleness_seconds)
 
 # --- wrk ------------------------------------------------------------------------------------
 
@@ -62,12 +129,6 @@ _DURATION = r"([\d.]+)(us|ms|s|m)"
 
 def _ms(value, unit):
     return float(value) * _UNITS_MS[unit]
-
-
-def _count(text):
-    """wrk's '1.59k' / '2.01M' -> a number."""
-    factor = {"k": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1)
-    return float(text.rstrip("kMG")) * factor
 
 
 def parse_wrk(output: str) -> dict:
@@ -105,7 +166,7 @@ def parse_wrk(output: str) -> dict:
 def wrk_command(url, *, threads=2, connections=16, duration=5, timeout=5):
     if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
         raise ValueError(f"the benchmark only sends traffic to this machine, not {url}")
-    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout",
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"--timeout",
             f"{timeout}s", "--latency", url]
 
 
@@ -119,12 +180,6 @@ def run_wrk(url, *, threads=2, connections=16, duration=5):
 
 
 # --- small helpers --------------------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _http():
     import httpx
@@ -142,21 +197,6 @@ def warm(client, url, *, want=("HIT",), attempts=50):
         if response.headers.get("X-Cache") in want:
             return response
     return response
-
-
-def wait_for_http(url, process, timeout=20.0):
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def stop_group(process, timeout=5.0):
@@ -207,60 +247,17 @@ def measured_wrk(url, pids, **wrk):
     return result
 
 
-# --- the constant app -----------------------------------------------------------------------
+# --- the constant app behind HAProxy -------------------------------------------------------
 
-def start_gunicorn(app: str, env: dict, folder: Path, name: str, *, workers: int,
-                   threads: int, port: int):
-    """gunicorn with the web tier's configuration (infra/gunicorn.conf.py) serving `app`."""
-    env = {**os.environ, **env, "LAB_GUNICORN_BIND": f"127.0.0.1:{port}",
-           "LAB_GUNICORN_WORKERS": str(workers), "LAB_GUNICORN_THREADS": str(threads)}
-    log = open(folder / f"{name}.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(REPO_DIR / "infra" / "gunicorn.conf.py"),
-         app], cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    log.close()
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
-    return process
-
-
-def start_constant(body: bytes, folder: Path, *, workers: int, threads: int, port: int):
-    """gunicorn with the web tier's configuration, serving `body` to every request."""
-    body_file = folder / "constant-body.html"
-    body_file.write_bytes(body)
-    return start_gunicorn("lab.constant_page:app",
-                          {"LAB_CONSTANT_BODY_FILE": str(body_file),
-                           "PYTHONPATH": str(REPO_DIR)},
-                          folder, "constant", workers=workers, threads=threads, port=port)
-
-
-def start_fast_path_web(stack, folder: Path, *, workers: int, threads: int, port: int,
-                        cache_ttl=None):
-    """A web instance like the stack's own (same tiers behind it, same Redis, same settings),
-    but with the page cache's WSGI fast path in front of Django (web.pagecache.wsgi), which
-    the stack does not use until its WSGI module wraps the application."""
-    env = {"PYTHONPATH": os.pathsep.join([str(REPO_DIR / "app"), str(REPO_DIR)]),
-           "DJANGO_SETTINGS_MODULE": "marketplace.settings", "LAB_TIER": "web",
-           "LAB_INSTANCE": "web-fast", "LAB_SECRET_KEY": stack.credentials.secret_key,
-           "LAB_SERVICE_TOKEN": "not-issued-to-the-web-tier",
-           "LAB_SECRETS_DIR": str(stack.config.secrets_dir),
-           "LAB_ENTITY_URL": stack.entity_url, "LAB_EXPERIENCE_URL": stack.experience_url,
-           "LAB_REDIS_URL": stack.redis_url, "LAB_CACHE_MODE": stack.config.cache,
-           "LAB_LOG_LEVEL": "WARNING"}
-    if cache_ttl is not None:
-        env["LAB_CACHE_TTL"] = str(cache_ttl)
-    return start_gunicorn("web.pagecache.wsgi:make_application()", env, folder, "web-fast",
-                          workers=workers, threads=threads, port=port)
-
-
-def start_haproxy_for(backend_port: int, folder: Path, config, credentials,
-                      served_by="constant"):
+def start_haproxy_for(backend_port: int, folder: Path, config, credentials):
     """The stack's own haproxy.cfg and its UDP log receiver (infra.log_receiver: the stack's
-    HAProxy logs every request to it, which costs CPU too), on free ports, with one server of
-    ours, answering with X-Served-By: `served_by`, as the only web server. The other tiers'
+    HAProxy logs every request to it, which costs CPU too), on free ports, with the constant
+    app (answering with X-Served-By: constant) as the only web server. The other tiers'
     servers point nowhere and are marked down by the health checks, which do not touch the web
     frontend. Returns ([haproxy, log receiver], web frontend URL)."""
     from infra import free_port_offset, load_balancer
+
+    served_by = "constant"  # lab/constant_page.py's X-Served-By
 
     moved = config.replace(web=1, port_offset=free_port_offset(config.replace(web=1)))
     receiver = subprocess.Popen(
@@ -498,39 +495,105 @@ def summarize(label, mode, samples):
             "url": samples[0]["url"]}
 
 
-def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, workers=2,
-        wrk_threads=2, cache_ttl=600, staleness_modes=("invalidate", "ttl", "django"),
-        staleness_seconds=8.0, fast_path=True, folder=None, progress=print):
+def stack_configs(modes, folder: Path, **options):
+    """One StackConfig per mode for a benchmark of its own (STACK_OPTIONS, with `options`
+    replacing some): each with its run directory and database under `folder`, and ports no
+    other of them uses (see `distinct_ports`)."""
+    from infra import StackConfig
+
+    folder, options = Path(folder), {**STACK_OPTIONS, **options}
+    return distinct_ports({mode: StackConfig(
+        cache=mode, run_dir=folder / mode / "state",
+        sqlite_path=folder / mode / "marketplace.sqlite3", **options) for mode in modes})
+
+
+def distinct_ports(configs: dict) -> dict:
+    """The configs moved to free port offsets that differ from each other. A free port stays
+    free until a stack binds it, so stacks started side by side must not each look for free
+    ports on their own: they would all find the same ones."""
+    from infra import free_port_offset
+    from infra.processes import port_is_free
+
+    moved, used = {}, set()
+    for name, config in configs.items():
+        if config.port_offset in used or not (
+                all(port_is_free(port) for port in config.tcp_ports())
+                and port_is_free(config.log_receiver_port, udp=True)):
+            start = max([10000, *(offset + 500 for offset in used)])
+            config = config.replace(port_offset=free_port_offset(config, start=start))
+        used.add(config.port_offset)
+        moved[name] = config
+    return moved
+
+
+@contextmanager
+def running_stacks(configs: dict, progress=print):
+    """Starts one stack per config side by side, a thread each (every stack has its own
+    ports, run directory, Redis and database: they share nothing but the CPU), yields
+    {name: Stack}, and stops every one that started when the block ends, whatever happened.
+    If one fails to start, the others are stopped and its error is raised. The configs' ports
+    must differ (`distinct_ports`)."""
+    from infra import Stack
+
+    quiet = lambda *args, **kwargs: None  # noqa: E731
+    stacks = {name: Stack(config, progress=quiet) for name, config in configs.items()}
+    for name, stack in stacks.items():
+        progress(f"starting the {name} stack (ports +{stack.config.port_offset})")
+    with ThreadPoolExecutor(max_workers=max(1, len(stacks))) as pool:
+        futures = {name: pool.submit(stack.up) for name, stack in stacks.items()}
+    started = {name: stacks[name] for name, future in futures.items()
+               if future.exception() is None}
+    try:
+        for name, future in futures.items():
+            if future.exception() is not None:
+                raise RuntimeError(f"the {name} stack did not start: "
+                                   f"{future.exception()}") from future.exception()
+        yield started
+    finally:
+        with ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
+            list(pool.map(lambda stack: stack.down(quiet=True), started.values()))
+
+
+def run_profile(profile, **kwargs):
+    """run() with what a profile (a name or a BenchmarkProfile) measures."""
+    profile = get_profile(profile)
+    return run(modes=profile.modes, duration=profile.seconds, rounds=profile.rounds,
+               direct=profile.direct, staleness_modes=profile.staleness_modes,
+               staleness_seconds=profile.staleness_seconds, **kwargs)
+
+
+def run(*, modes=MODES, duration=5, rounds=3, connections=16, wrk_threads=2,
+        staleness_modes=STALENESS_MODES, staleness_seconds=8.0, direct=True, stacks=None,
+        stack_options=None, folder=None, progress=print):
     """Measures every mode in `modes` and the constant app; returns the result dict.
 
-    Every stack runs at once (each with its own ports, Redis, database and run directory),
-    and the wrk runs go round-robin over them, `rounds` times: on a shared two-core machine
-    the load from elsewhere changes over minutes, and interleaving spreads it over every
-    measurement alike instead of favouring whichever ran in a quiet minute. Rows are medians
-    over the rounds."""
-    from infra import Stack, StackConfig, free_port_offset
+    `stacks` ({mode: running infra.Stack}) are used as they are and left running; without
+    them one stack per mode is started (side by side, `stack_configs` with `stack_options`)
+    and stopped at the end. Every stack runs at once, and the wrk runs go round-robin over
+    them, `rounds` times: on a shared two-core machine the load from elsewhere changes over
+    minutes, and interleaving spreads it over every measurement alike instead of favouring
+    whichever ran in a quiet minute. Rows are medians over the rounds."""
+    from infra import StackConfig
+
+    from . import loadtest
 
     folder = Path(folder or tempfile.mkdtemp(prefix="lab-cache-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()  # the machine's load from elsewhere, reported with the figures
     wrk = dict(threads=wrk_threads, connections=connections, duration=duration)
-    targets_by_label, pids_by_label, stacks = {}, {}, {}
+    targets_by_label, pids_by_label = {}, {}
     staleness, counters, samples = [], {}, {}
     home_body = None
-    quiet = lambda *args, **kwargs: None  # noqa: E731
 
     with ExitStack() as cleanup:
         if not os.environ.get("LAB_KEEP_BENCHMARK_FILES") and folder.name.startswith(
                 "lab-cache-benchmark-"):  # a folder of our own: gone at the end, even on failure
             cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
-        for mode in modes:
-            config = StackConfig(web=web, workers=workers, threads=threads, cache=mode,
-                                 cache_ttl=cache_ttl, run_dir=folder / mode / "state",
-                                 sqlite_path=folder / mode / "marketplace.sqlite3")
-            config = config.replace(port_offset=free_port_offset(config))
-            progress(f"starting the {mode} stack (ports +{config.port_offset})")
-            stack = cleanup.enter_context(Stack(config, progress=quiet).running())
-            stacks[mode] = stack
+        if stacks is None:
+            stacks = cleanup.enter_context(running_stacks(
+                stack_configs(modes, folder, **(stack_options or {})), progress=progress))
+        modes = tuple(stacks)
+        for mode, stack in stacks.items():
             targets_by_label[f"{mode} via haproxy"] = (mode, stack.web_url + "/")
             # Off: the whole stack, since every page costs the experience and entity tiers
             # too. Cached modes: what a hit runs through (HAProxy, its log receiver, the web
@@ -539,7 +602,7 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
             pids_by_label[f"{mode} via haproxy"] = [
                 stack.pid(name) for name in stack.process_names()
                 if mode == "off" or not name.startswith(("experience", "entity"))]
-            if mode == "invalidate":
+            if mode == "invalidate" and direct:
                 targets_by_label["invalidate direct"] = (
                     mode, stack.instances("web")[0].url + "/")
                 pids_by_label["invalidate direct"] = [
@@ -552,47 +615,26 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                 raise RuntimeError(f"{label}: the home page never became a hit")
             if mode == "invalidate":
                 home_body = answer.content
-        credentials = next(iter(stacks.values())).credentials if stacks else None
-        if fast_path and "invalidate" in stacks:
-            port = free_port()
-            progress("starting a web instance with the WSGI fast path")
-            fast = start_fast_path_web(stacks["invalidate"], folder, workers=workers,
-                                       threads=threads, port=port, cache_ttl=cache_ttl)
-            cleanup.callback(stop_group, fast)
-            targets_by_label["fast path direct"] = ("invalidate", f"http://127.0.0.1:{port}/")
-            pids_by_label["fast path direct"] = [fast.pid, stacks["invalidate"].pid("redis")]
-            try:
-                proxies, url = start_haproxy_for(
-                    port, folder, StackConfig(web=web, workers=workers, threads=threads),
-                    credentials, served_by="web-fast")
-                for process in proxies:
-                    cleanup.callback(stop_group, process)
-                targets_by_label["fast path via haproxy"] = ("invalidate", url)
-                pids_by_label["fast path via haproxy"] = [
-                    fast.pid, *(process.pid for process in proxies),
-                    stacks["invalidate"].pid("redis")]
-            except Exception as error:  # noqa: BLE001 - reported; the direct row stands
-                progress(f"  the fast path behind HAProxy is not measured: {error}")
-            for label in ("fast path direct", "fast path via haproxy"):
-                if label in targets_by_label:
-                    warm(client, targets_by_label[label][1])
         if home_body is not None:
-            port = free_port()
-            progress(f"starting the constant app ({len(home_body)} bytes, {workers} workers x "
-                     f"{threads} threads)")
-            constant = start_constant(home_body, folder, workers=workers, threads=threads,
-                                      port=port)
-            cleanup.callback(stop_group, constant)
-            targets_by_label["constant direct"] = ("constant", f"http://127.0.0.1:{port}/")
-            pids_by_label["constant direct"] = [constant.pid]
+            invalidate = stacks["invalidate"].config
+            progress(f"starting the constant app ({len(home_body)} bytes, "
+                     f"{invalidate.workers} workers x {invalidate.threads} threads)")
+            constant = cleanup.enter_context(loadtest.constant_gunicorn(
+                folder, workers=invalidate.workers, threads=invalidate.threads,
+                body=home_body))
+            port = int(constant.url.rstrip("/").rsplit(":", 1)[1])
+            if direct:
+                targets_by_label["constant direct"] = ("constant", constant.url)
+                pids_by_label["constant direct"] = [constant.process.pid]
             try:
                 proxies, url = start_haproxy_for(
-                    port, folder, StackConfig(web=web, workers=workers, threads=threads),
-                    credentials)
+                    port, folder, StackConfig(web=1, workers=invalidate.workers,
+                                              threads=invalidate.threads),
+                    stacks["invalidate"].credentials)
                 for process in proxies:
                     cleanup.callback(stop_group, process)
                 targets_by_label["constant via haproxy"] = ("constant", url)
-                pids_by_label["constant via haproxy"] = [constant.pid,
+                pids_by_label["constant via haproxy"] = [constant.process.pid,
                                                          *(process.pid for process in proxies)]
             except Exception as error:  # noqa: BLE001 - reported; the direct row stands
                 progress(f"  the constant app behind HAProxy is not measured: {error}")
@@ -607,28 +649,31 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, threads=4, web=1, 
                          f"req/s  p99 {result['latency_ms'].get('p99', 0):7.1f} ms  "
                          f"{result['cpu_ms_per_request'] or 0:6.2f} CPU ms/request")
 
-        for mode in staleness_modes:
-            if mode in stacks:
-                progress(f"staleness under writes, {mode} ({staleness_seconds:g} s)")
-                try:
-                    result = measure_staleness(stacks[mode], duration=staleness_seconds)
-                except Exception as error:  # noqa: BLE001 - recorded; the other figures stand
-                    progress(f"  not measured: {type(error).__name__}: {error}")
-                    staleness.append({"mode": mode, "error": f"{type(error).__name__}: {error}",
-                                      "stale_reads": None, "reads_after_a_write": 0,
-                                      "reads": 0, "writes": {}, "x_cache": {}})
-                    continue
-                staleness.append({"mode": mode, **result})
-                progress(f"  {result['stale_reads']} stale of {result['reads_after_a_write']} "
-                         f"reads sent after a write returned")
+        staleness_run = [mode for mode in staleness_modes if mode in stacks]
+        for mode in staleness_run:
+            progress(f"staleness under writes, {mode} ({staleness_seconds:g} s)")
+            try:
+                result = measure_staleness(stacks[mode], duration=staleness_seconds)
+            except Exception as error:  # noqa: BLE001 - recorded; the other figures stand
+                progress(f"  not measured: {type(error).__name__}: {error}")
+                staleness.append({"mode": mode, "error": f"{type(error).__name__}: {error}",
+                                  "stale_reads": None, "reads_after_a_write": 0,
+                                  "reads": 0, "writes": {}, "x_cache": {}})
+                continue
+            staleness.append({"mode": mode, **result})
+            progress(f"  {result['stale_reads']} stale of {result['reads_after_a_write']} "
+                     f"reads sent after a write returned")
         for mode, stack in stacks.items():
             counters[mode] = _cache_counters(stack, mode)
 
     rows = [summarize(label, targets_by_label[label][0], runs)
             for label, runs in samples.items()]
+    stack_config = next(iter(stacks.values())).config if stacks else None
     result = {"config": {"modes": list(modes), "duration_s": duration, "rounds": rounds,
-                         "connections": connections, "wrk_threads": wrk_threads, "web": web,
-                         "workers": workers, "threads": threads, "cache_ttl": cache_ttl,
+                         "connections": connections, "wrk_threads": wrk_threads,
+                         "direct": direct, "staleness_modes": staleness_run,
+                         "staleness_seconds": staleness_seconds,
+                         **{key: getattr(stack_config, key, None) for key in STACK_OPTIONS},
                          "cpus": os.cpu_count(),
                          "load_average_before": [round(value, 2) for value in load_before],
                          "load_average_after": [round(value, 2) for value in os.getloadavg()],
@@ -647,7 +692,9 @@ def _row(rows, label):
 
 
 def targets(result):
-    """The issue's targets, each with the measured value (None when not measured)."""
+    """The issue's targets, each with the measured value (None when not measured). A target
+    whose modes this run did not start (result["config"]["modes"], e.g. a quick profile
+    without the django stack) says so in its `note`, "not measured in this profile"."""
     rows = result["rows"]
 
     def ratio(a, b, field="requests_per_s"):
@@ -676,37 +723,44 @@ def targets(result):
             return None
         return dearer["cpu_ms_per_request"] / cheaper["cpu_ms_per_request"]
 
-    fast, fast_direct = _row(rows, "fast path via haproxy"), _row(rows, "fast path direct")
-    fast_vs_constant, fast_how = ratio(fast, constant_proxy), "both behind HAProxy"
-    if fast_vs_constant is None:
-        fast_vs_constant, fast_how = ratio(fast_direct, constant_direct), "both direct"
     cpu_vs_constant = cpu_ratio(hits, constant_proxy)
     cpu_how = "both behind HAProxy"
     if cpu_vs_constant is None:
         cpu_vs_constant, cpu_how = cpu_ratio(hits_direct, constant_direct), "both direct"
+    # (name, measured, op, bound, the modes it needs: the constant app is started only with
+    # the invalidate stack, whose home page it serves)
     items = [
-        ("home: warm cache vs off, throughput", ratio(hits, off), ">=", 10.0),
-        ("home: warm cache vs off, p99 latency", p99_ratio, "<=", 0.1),
-        ("hits vs django mode, throughput", ratio(hits, django), ">=", 1.5),
-        (f"hits vs constant bytes, throughput ({how})", vs_constant, ">=", 0.7),
-        ("stale reads after a write returned (invalidate)", stale.get("invalidate"), "<=", 0),
+        ("home: warm cache vs off, throughput", ratio(hits, off), ">=", 10.0,
+         ("invalidate", "off")),
+        ("home: warm cache vs off, p99 latency", p99_ratio, "<=", 0.1, ("invalidate", "off")),
+        ("hits vs django mode, throughput", ratio(hits, django), ">=", 1.5,
+         ("invalidate", "django")),
+        (f"hits vs constant bytes, throughput ({how})", vs_constant, ">=", 0.7,
+         ("invalidate",)),
+        ("stale reads after a write returned (invalidate)", stale.get("invalidate"), "<=", 0,
+         ("invalidate staleness",)),
         ("estimate from server CPU per request: warm cache vs off", cpu_ratio(hits, off),
-         ">=", 10.0),
+         ">=", 10.0, ("invalidate", "off")),
         ("estimate from server CPU per request: hits vs django mode", cpu_ratio(hits, django),
-         ">=", 1.5),
+         ">=", 1.5, ("invalidate", "django")),
         (f"estimate from server CPU per request: hits vs constant bytes ({cpu_how})",
-         cpu_vs_constant, ">=", 0.7),
-        ("with the WSGI fast path: hits vs off, throughput", ratio(fast, off), ">=", 10.0),
-        ("with the WSGI fast path: hits vs django mode, throughput", ratio(fast, django),
-         ">=", 1.5),
-        (f"with the WSGI fast path: hits vs constant bytes, throughput ({fast_how})",
-         fast_vs_constant, ">=", 0.7),
-        ("with the WSGI fast path, estimate from server CPU per request: hits vs constant "
-         "bytes (both behind HAProxy)", cpu_ratio(fast, constant_proxy), ">=", 0.7),
+         cpu_vs_constant, ">=", 0.7, ("invalidate",)),
     ]
-    return [{"target": name, "measured": value, "op": op, "required": bound,
-             "met": None if value is None else (value >= bound if op == ">=" else value <= bound)}
-            for name, value, op, bound in items]
+    config = result.get("config", {})
+    modes = config.get("modes", MODES)
+    ran = {*modes, *(f"{mode} staleness" for mode in config.get("staleness_modes", modes))}
+    found = []
+    for name, value, op, bound, needs in items:
+        missing = [mode for mode in needs if mode not in ran]
+        note = None
+        if value is None:
+            note = (f"not measured in this profile ({' and '.join(missing)} not run)"
+                    if missing else "not measured")
+        found.append({"target": name, "measured": value, "op": op, "required": bound,
+                      "met": None if value is None else (
+                          value >= bound if op == ">=" else value <= bound),
+                      "note": note})
+    return found
 
 
 def format_result(result) -> str:
@@ -732,7 +786,8 @@ def format_result(result) -> str:
                      f"({entry['reads']} reads, {sum(entry['writes'].values())} writes, "
                      f"X-Cache {entry['x_cache']})")
     for target in result["targets"]:
-        value = "not measured" if target["measured"] is None else f"{target['measured']:.3g}"
+        value = (target.get("note") or "not measured" if target["measured"] is None
+                 else f"{target['measured']:.3g}")
         verdict = {True: "met", False: "NOT met", None: "-"}[target["met"]]
         lines.append(f"target {target['target']}: {value} (needs {target['op']} "
                      f"{target['required']:g}): {verdict}")
@@ -742,28 +797,31 @@ def format_result(result) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.cache_benchmark",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help="comma-separated cache modes (default: %(default)s)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="wrk runs per measurement, interleaved (default: %(default)s)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full",
+                        help="what to measure; the options below override it "
+                             "(default: %(default)s)")
+    parser.add_argument("--modes", help="comma-separated cache modes, e.g. off,invalidate")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, help="wrk runs per measurement, interleaved")
+    parser.add_argument("--staleness-seconds", type=float)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--web", type=int, default=1, help="web instances")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per instance")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--staleness-seconds", type=float, default=8.0)
+    parser.add_argument("--web", type=int, default=STACK_OPTIONS["web"], help="web instances")
+    parser.add_argument("--workers", type=int, default=STACK_OPTIONS["workers"],
+                        help="gunicorn workers per instance")
+    parser.add_argument("--threads", type=int, default=STACK_OPTIONS["threads"],
+                        help="threads per gunicorn worker")
     parser.add_argument("--output", help="write the result as JSON here")
     args = parser.parse_args(argv)
-    modes = tuple(mode.strip() for mode in args.modes.split(",") if mode.strip())
-    unknown = set(modes) - set(MODES)
-    if unknown:
-        parser.error(f"unknown modes {sorted(unknown)}; modes are {', '.join(MODES)}")
-    result = run(modes=modes, duration=args.duration, rounds=args.rounds,
-                 connections=args.connections,
-                 wrk_threads=args.wrk_threads, web=args.web, workers=args.workers,
-                 threads=args.threads, staleness_seconds=args.staleness_seconds,
-                 progress=lambda text: print(text, file=sys.stderr, flush=True))
+    try:
+        profile = get_profile(args.profile, modes=args.modes, seconds=args.duration,
+                              rounds=args.rounds, staleness_seconds=args.staleness_seconds)
+    except ValueError as error:
+        parser.error(str(error))
+    result = run_profile(profile, connections=args.connections, wrk_threads=args.wrk_threads,
+                         stack_options={"web": args.web, "workers": args.workers,
+                                        "threads": args.threads},
+                         progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(format_result(result))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2, default=str))

@@ -91,7 +91,6 @@ def test_a_row_is_the_median_of_its_rounds():
 def rows(**rates):
     """Rows named like run() names them, from label=(requests/s, p99 ms[, CPU ms/request])."""
     labels = {"off": "off via haproxy", "hits": "invalidate via haproxy",
-              "fast": "fast path via haproxy",
               "django": "django via haproxy", "constant": "constant via haproxy",
               "hits_direct": "invalidate direct", "constant_direct": "constant direct"}
     return [bench.summarize(labels[name], name,
@@ -115,16 +114,64 @@ def test_targets_are_computed_from_the_rows():
     assert found["hits vs constant bytes, throughput"]["measured"] == 0.8
     assert found["stale reads after a write returned"]["measured"] == 0
     assert all(target["met"] for name, target in found.items()
-               if not name.startswith(("estimate", "with the WSGI fast path")))
+               if not name.startswith("estimate"))
 
 
-def test_the_fast_path_rows_get_their_own_targets():
-    result = {"rows": rows(off=(40, 600), django=(400, 60), constant=(1000, 20)), "staleness": []}
-    result["rows"].append(bench.summarize("fast path via haproxy", "invalidate",
-                                          [sample(900, 10)]))
+def test_a_run_of_some_modes_computes_the_targets_it_can_and_names_the_others():
+    result = {"config": {"modes": ["off", "invalidate"], "staleness_modes": ["invalidate"]},
+              "rows": rows(off=(40, 600), hits=(800, 30), constant=(1000, 20)),
+              "staleness": [{"mode": "invalidate", "stale_reads": 0, "reads_after_a_write": 50,
+                             "reads": 60, "writes": {"create": 5}, "x_cache": {"HIT": 60}}]}
     found = by_name(result)
-    assert found["with the WSGI fast path: hits vs constant bytes, throughput"]["measured"] == 0.9
-    assert found["with the WSGI fast path: hits vs django mode, throughput"]["met"] is True
+    assert found["home: warm cache vs off, throughput"]["measured"] == 20
+    assert found["hits vs constant bytes, throughput"]["measured"] == 0.8
+    assert found["stale reads after a write returned"]["met"] is True
+    django = found["hits vs django mode, throughput"]
+    assert django["measured"] is None and django["met"] is None
+    assert django["note"] == "not measured in this profile (django not run)"
+    assert all(target["note"] is None for name, target in found.items()
+               if "django" not in name and not name.startswith("estimate"))
+    assert "not measured in this profile (django not run)" in bench.format_result(
+        {**result, "targets": bench.targets(result)})
+
+
+def test_a_staleness_run_left_out_is_named_and_a_failed_measurement_is_not_blamed_on_it():
+    result = {"config": {"modes": ["off", "invalidate"], "staleness_modes": []},
+              "rows": rows(off=(40, 600)), "staleness": []}
+    found = by_name(result)
+    assert "invalidate staleness not run" in found["stale reads after a write returned"]["note"]
+    # the invalidate stack ran, but its row is missing (its measurement failed)
+    assert found["home: warm cache vs off, throughput"]["note"] == "not measured"
+
+
+def test_the_quick_profile_fits_its_budget_and_the_full_one_measures_every_mode():
+    quick, full = bench.get_profile("quick"), bench.get_profile("full")
+    # the caching notebook's budgets on a quiet two-core machine: 25 s quick, 120 s full
+    assert bench.planned_seconds(quick) <= 25 - 3  # a few seconds for the live demonstration
+    assert bench.planned_seconds(full) <= 120 - 10
+    assert {"off", "invalidate"} <= set(quick.modes) and "invalidate" in quick.staleness_modes
+    assert set(full.modes) == set(bench.MODES) and full.direct and full.rounds >= 3
+    assert set(full.staleness_modes) == {"invalidate", "ttl", "django"}
+
+
+def test_a_notebook_parameter_left_empty_keeps_the_profiles_value():
+    profile = bench.get_profile("full", modes="off, invalidate", rounds=None, seconds=None,
+                                staleness_seconds=4)
+    assert profile.modes == ("off", "invalidate") and profile.staleness_seconds == 4
+    assert profile.rounds == bench.PROFILES["full"].rounds
+    assert profile.row_count() == 2 + 3  # two modes, the constant app, the two direct rows
+    with pytest.raises(ValueError):
+        bench.get_profile("quick", modes="off,memcached")
+
+
+def test_stacks_started_side_by_side_get_ports_of_their_own(tmp_path):
+    configs = bench.stack_configs(bench.MODES, tmp_path)
+    offsets = [config.port_offset for config in configs.values()]
+    assert len(set(offsets)) == len(offsets)
+    ports = [port for config in configs.values() for port in config.tcp_ports()]
+    assert len(set(ports)) == len(ports)
+    assert {config.cache for config in configs.values()} == set(bench.MODES)
+    assert len({config.sqlite_path for config in configs.values()}) == len(bench.MODES)
 
 
 def test_cpu_per_request_gives_estimates_beside_the_measured_ratios():
