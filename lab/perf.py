@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -170,12 +171,12 @@ def _save(frame: pd.DataFrame, run_dir, name: str) -> pd.DataFrame:
 @contextmanager
 def running_stack(run_dir, name, progress=None, **options):
     """A stack for one configuration (StackConfig fields as keywords), on free ports, with its
-    state and logs in <run>/perf/stacks/<name>/ and the run's own SQLite database (seeded by
-    the first stack that starts, so the user's data/marketplace.sqlite3 is never touched)."""
+    state and logs in <run>/perf/stacks/<name>/ and the run's own SQLite database, shared by
+    the experiment's stacks (so the user's data/marketplace.sqlite3 is never touched)."""
     from infra import Stack, StackConfig, free_port_offset
 
     config = StackConfig(run_dir=_folder(run_dir, "stacks", name),
-                         sqlite_path=_folder(run_dir) / "marketplace.sqlite3", **options)
+                         sqlite_path=_database(run_dir), **options)
     config = config.replace(port_offset=free_port_offset(config))
     stack = Stack(config, progress=progress)
     started = time.monotonic()
@@ -184,6 +185,18 @@ def running_stack(run_dir, name, progress=None, **options):
         prewarm(stack.web_url, stack.config.web * stack.config.workers)
         stack.slowstart_s = round(wait_out_slowstart(stack), 1)
         yield stack
+
+
+def _database(run_dir) -> Path:
+    """<run>/perf/marketplace.sqlite3: in a lab run, a copy of the run's seeded database
+    (lab.stacks.pristine_database, made once per run), else seeded by the first stack that
+    starts."""
+    path = _folder(run_dir) / "marketplace.sqlite3"
+    if not path.exists() and hasattr(run_dir, "topic"):
+        from .stacks import pristine_database
+
+        shutil.copy2(pristine_database(run_dir), path)
+    return path
 
 
 def wait_out_slowstart(stack, timeout=20.0) -> float:

@@ -144,3 +144,16 @@ def test_sellers_cannot_trip_haproxys_log_in_limit_at_the_full_profiles_peak():
         # each seller logs in once; at worst a step's sellers all fail and the next step
         # (10 s or less later) starts as many again
         assert 2 * sellers <= limit, name
+
+
+def test_the_experiments_database_is_a_copy_of_the_runs_seeded_one(tmp_path):
+    from lab.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    seeded = run.topic("db") / "seed-200-5000-42.sqlite3"  # lab.stacks.pristine_database's
+    seeded.write_bytes(b"seeded once per run")
+    database = perf._database(run)
+    assert database == tmp_path / "perf" / "marketplace.sqlite3"
+    assert database.read_bytes() == b"seeded once per run"
+    database.write_bytes(b"written by a load")
+    assert perf._database(run).read_bytes() == b"written by a load"  # copied once, then shared
