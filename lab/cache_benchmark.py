@@ -575,7 +575,7 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, wrk_threads=2,
     whichever ran in a quiet minute. Rows are medians over the rounds."""
     from infra import StackConfig
 
-    from . import loadtest
+    from . import loadtest, perf
 
     folder = Path(folder or tempfile.mkdtemp(prefix="lab-cache-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -608,6 +608,13 @@ def run(*, modes=MODES, duration=5, rounds=3, connections=16, wrk_threads=2,
                 pids_by_label["invalidate direct"] = [
                     stack.pid(instance.name) for instance in stack.instances("web")] + [
                     stack.pid("redis")]
+        # Fresh workers open their connection pools and fill their template caches on their
+        # first requests: a round that met them cold (one round in a quick profile) would
+        # measure that, most of all with the cache off, where every request runs every tier.
+        for stack in stacks.values():
+            config = stack.config
+            perf.prewarm(stack.web_url,
+                         max(config.web, config.experience, config.entity) * config.workers)
         client = cleanup.enter_context(_http())
         for label, (mode, url) in targets_by_label.items():
             answer = warm(client, url, want=("HIT",) if mode != "off" else ("BYPASS",))
