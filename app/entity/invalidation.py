@@ -20,7 +20,8 @@ the only ``update()`` here is the view counter, which is not content (docs/api.m
 loader such as the seed must call ``invalidate_everything()`` when it is done.
 
 Redis down or slow at bump time: the write still succeeds (100 ms timeouts, the breaker, every
-error caught and logged). The lost bump is not retried tag by tag: the process remembers it
+error caught and logged). A failed bump is tried once more at once (a connection Redis dropped
+when it restarted fails its first command, and the pool then opens a new one). The lost bump is not retried tag by tag: the process remembers it
 and, from a background thread that retries with backoff (and before its next bump), bumps the
 epoch tag that every page carries, i.e. every cached page becomes stale once, as soon as Redis
 answers again. The web tier does the same when its own breaker closes. The window in which a
@@ -146,7 +147,12 @@ def bump(names):
     if failures > _covered:
         names.add(tags.EPOCH)
     try:
-        tags.bump(names)
+        try:
+            tags.bump(names)
+        except conn.CacheDown:
+            # once more at once, on a new connection: a Redis restart leaves every pooled
+            # connection broken, and the first command on one fails though Redis is back
+            tags.bump(names)
     except conn.CacheDown as error:
         log.warning("could not invalidate %s (%s): every page will be invalidated when Redis "
                     "answers again", " ".join(sorted(names)), error)

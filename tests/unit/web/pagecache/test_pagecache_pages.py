@@ -178,3 +178,19 @@ def test_pages_for_one_write_become_stale_together_and_others_stay(cached, anony
     assert anonymous.get(f"/listings/{other.id}")["X-Cache"] == "HIT"
     assert anonymous.get(f"/listings/{mine.id}")["X-Cache"] == "MISS"
     assert int(cached.client().get(tags.key(f"listing:{mine.id}"))) > 0
+
+
+def test_a_write_right_after_redis_dropped_every_connection_still_invalidates(
+        cached, anonymous, seller, make_listing, entity_api):
+    # A Redis restart leaves every pooled connection broken; the first bump on one must not
+    # be lost (the page would stay stale until the epoch retry, ~50 ms later)
+    from entity import invalidation
+
+    mine = make_listing(seller=seller, title="Oak desk")
+    url = f"/listings/{mine.id}"
+    anonymous.get(url)
+    assert anonymous.get(url)["X-Cache"] == "HIT"
+    cached.client().client_kill_filter(_type="normal", skipme=True)
+    entity_api.patch(f"/listings/{mine.id}", {"title": "Oak desk, refinished"})
+    assert invalidation.lost_bumps() == 0
+    assert "Oak desk, refinished" in anonymous.get(url).content.decode()
