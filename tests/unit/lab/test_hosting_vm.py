@@ -12,10 +12,6 @@ import pytest
 from lab import hosting
 from lab.hosting import HostingUnavailable, NetworkPath, SimulatedVm, VmSpec
 
-# One simulated VM at a time (its namespace and addresses are fixed): with pytest-xdist's
-# --dist loadgroup these tests share one worker.
-pytestmark = pytest.mark.xdist_group("simulated-vm")
-
 REASON = hosting.availability()
 needs_root = pytest.mark.skipif(REASON is not None, reason=f"simulated VM unavailable: {REASON}")
 # A name of its own, so a test never touches a VM a notebook may have running.
