@@ -16,9 +16,10 @@ PROFILES = {
               "distribution_scenarios": ["roundrobin_skewed", "leastconn_skewed"],
               "failover_balancers": ["resilient"], "wrk_rounds": 1,
               "rate_limit_recovery": False,
-              # reliability: one instance killed, Redis, the entity tier; no PostgreSQL stack
+              # reliability: one instance killed, Redis, the entity tier; no PostgreSQL stack,
+              # fuzzing or in-process security suite (`make test` runs both)
               "faults": ["redis", "kill_entity1", "entity_tier"],
-              "database_down_postgres": False},
+              "database_down_postgres": False, "in_process_suites": False},
     # the write-up's figures: long enough steps for stable percentiles
     "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
              "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 10,
@@ -26,7 +27,7 @@ PROFILES = {
              "test_marker": "",
              "distribution_scenarios": "all", "failover_balancers": "all", "wrk_rounds": 2,
              "rate_limit_recovery": True,
-             "faults": "all", "database_down_postgres": True},
+             "faults": "all", "database_down_postgres": True, "in_process_suites": True},
 }
 
 
