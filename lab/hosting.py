@@ -16,14 +16,21 @@ is reproduced with a kernel mechanism rather than guessed:
   with jitter in each direction (lab/hosting_relay.py). The round trip it really adds is
   measured, not assumed.
 
-Four scenarios separate the effects: `laptop` (loopback, every core), `laptop+net` (the delay
-alone), `vm-local` (one CPU alone, the load generator beside the VM) and `vm` (both, which is
-the laptop-to-droplet case). The load test is the perf tooling's own (lab.loadtest.run_locust
-with tests/load/locustfile.py), the same for all four. Everything is torn down afterwards,
-whatever happens: the stack's processes by pid, whatever is left in the VM's cgroups, the veth
-pair, the namespace and the cgroups themselves. Creating namespaces needs root:
-`availability()` says why not otherwise, and `compare` raises HostingUnavailable with that
-reason before it starts anything.
+Four scenarios separate the effects, as a 2x2 design on one stack in the namespace:
+`laptop` (the VM's limits lifted: every core of this machine, reached directly), `laptop+net`
+(the delay alone), `vm-local` (one CPU and the memory cap alone) and `vm` (both, which is the
+laptop-to-droplet case). One stack serves all four, so nothing but the factor under study
+changes between them: the limits are written into the cgroup before each run and lifted
+again, and the page cache is emptied before each run so every run starts alike. The veth hop
+of the direct path costs what loopback does (both are a kernel copy), so "laptop" is the
+stack as it runs on this machine. The load test is the perf tooling's own
+(lab.loadtest.run_locust with tests/load/locustfile.py), the same for all four, and the
+stack's CPU time and the quota's throttling are sampled during each run, so each load step
+says how many cores the stack really got. Everything is torn down afterwards, whatever
+happens: the stack's processes by pid, whatever is left in the VM's cgroups, the veth pair,
+the namespace and the cgroups themselves. Creating namespaces needs root: `availability()`
+says why not otherwise, and `compare` raises HostingUnavailable with that reason before it
+starts anything.
 
 A notebook calls `compare(...)` (or `HostingComparison.load(out_dir)` for a saved one), then
 `rtt_table`, `comparison_table`, `effects`, `resources_table` and `plot_comparison`.
@@ -33,6 +40,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import math
 import os
 import shlex
 import shutil
@@ -40,19 +48,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544, section C.2.2
 SCENARIOS = ("laptop", "laptop+net", "vm-local", "vm")
 SCENARIO_LABELS = {
-    "laptop": "laptop: loopback, all cores",
+    "laptop": "laptop: every core, direct",
     "laptop+net": "laptop + network delay",
     "vm-local": "VM: 1 CPU, no network delay",
     "vm": "VM: 1 CPU + network delay",
@@ -204,23 +214,24 @@ class Cgroups:
             folder.mkdir()
             self.dirs[key] = folder
         if self.version == "v2":
-            folder = self.dirs["unified"]
-            enabled = (folder.parent / "cgroup.subtree_control")
-            enabled.write_text("+cpu +memory")
-            if self.cpu_quota_us is not None:
-                (folder / "cpu.max").write_text(f"{self.cpu_quota_us} {self.cpu_period_us}")
-            if self.memory_bytes is not None:
-                (folder / "memory.max").write_text(str(self.memory_bytes))
-                if (folder / "memory.swap.max").exists():  # no swap, as on a droplet
-                    (folder / "memory.swap.max").write_text("0")
-        else:
-            if self.cpu_quota_us is not None:
-                (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
-                (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.cpu_quota_us))
-            if self.memory_bytes is not None:
-                (self.dirs["memory"] / "memory.limit_in_bytes").write_text(
-                    str(self.memory_bytes))
+            (self.dirs["unified"].parent / "cgroup.subtree_control").write_text("+cpu +memory")
+        self.set_limits(self.cpu_quota_us, self.memory_bytes)
         return self
+
+    def set_limits(self, cpu_quota_us: int | None, memory_bytes: int | None) -> None:
+        """Puts limits on the group, or lifts them (None), at any time: what its processes
+        may use from the next scheduling period on."""
+        self.cpu_quota_us, self.memory_bytes = cpu_quota_us, memory_bytes
+        if self.version == "v2":
+            folder = self.dirs["unified"]
+            (folder / "cpu.max").write_text(f"{cpu_quota_us or 'max'} {self.cpu_period_us}")
+            (folder / "memory.max").write_text(str(memory_bytes or "max"))
+            if (folder / "memory.swap.max").exists():  # no swap, as on a droplet
+                (folder / "memory.swap.max").write_text("0" if memory_bytes else "max")
+        else:
+            (self.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.cpu_period_us))
+            (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(cpu_quota_us or -1))
+            (self.dirs["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes or -1))
 
     def procs_files(self) -> list[Path]:
         return [folder / "cgroup.procs" for folder in self.dirs.values()]
@@ -342,7 +353,7 @@ class SimulatedVm:
                 step()
             except Exception as error:  # go on with the other steps, report at the end
                 problems.append(f"{step.__name__}: {error}")
-        left = leftovers(self.spec, laptop_group=False)
+        left = leftovers(self.spec)
         if problems or left:
             message = (f"tearing down {self.spec.name} left something behind: "
                        f"{'; '.join(problems + left)}")
@@ -415,45 +426,16 @@ class SimulatedVm:
                 pass
         self._processes.clear()
 
-    def usage(self) -> dict:
-        return self.cgroups.usage()
+    def limit(self, on: bool = True) -> None:
+        """Holds the VM to its one CPU and memory cap (on), or lifts both (off): the same
+        processes then have every core of this machine, as the stack has on the laptop."""
+        spec = self.spec
+        self.cgroups.set_limits(spec.cpu_quota_us if on else None,
+                                spec.memory_bytes if on else None)
 
-
-class LaptopGroup:
-    """The laptop's stack in a cgroup of its own, with no limit at all. Why: on a machine that
-    is busy with other work, the kernel shares CPU time between groups first, and a VM's
-    cgroup competes as one group while processes outside any group compete one by one. With
-    both stacks in a group, the only difference left between them is the VM's quota (and its
-    network), and the same counters measure how much CPU each really got."""
-
-    def __init__(self, name: str = "lablaptop"):
-        self.name = name
-        self.cgroups = Cgroups(name, None, 100_000, None)
-        self._processes: list[subprocess.Popen] = []
-
-    def __enter__(self) -> "LaptopGroup":
-        require_available()
-        self.cgroups.create()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for process in self._processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        self.cgroups.remove()
-
-    def run(self, argv: list[str], *, log_path: Path, cwd: Path = REPO_DIR) -> subprocess.Popen:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen([*self.cgroups.enter_prefix(), *map(str, argv)],
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=cwd,
-                                       start_new_session=True)
-        self._processes.append(process)
-        return process
+    @property
+    def limited(self) -> bool:
+        return self.cgroups.cpu_quota_us is not None
 
     def usage(self) -> dict:
         return self.cgroups.usage()
@@ -473,10 +455,9 @@ def _link_exists(name: str) -> bool:
     return _run(["ip", "link", "show", name], check=False).returncode == 0
 
 
-def leftovers(spec: VmSpec | None = None, *, laptop_group: bool = True) -> list[str]:
-    """What is left of a simulated VM (and of the laptop's cgroup): [] when the namespace,
-    the veth pair, the cgroups and so their processes are all gone (the notebook shows this
-    after the experiment)."""
+def leftovers(spec: VmSpec | None = None) -> list[str]:
+    """What is left of a simulated VM: [] when the namespace, the veth pair, the cgroups and
+    so their processes are all gone (the notebook shows this after the experiment)."""
     spec = spec or VmSpec()
     found = []
     if spec.name in namespaces():
@@ -487,9 +468,8 @@ def leftovers(spec: VmSpec | None = None, *, laptop_group: bool = True) -> list[
     probe = Cgroups(spec.name, None, 1, None)
     if probe.version:
         for parent in probe._hierarchies().values():
-            for name in (spec.name, *([LaptopGroup().name] if laptop_group else [])):
-                if (parent / name).exists():
-                    found.append(f"cgroup {parent / name}")
+            if (parent / spec.name).exists():
+                found.append(f"cgroup {parent / spec.name}")
     return found
 
 
@@ -518,28 +498,6 @@ def netem_commands(spec: VmSpec, path: NetworkPath) -> tuple[list[list[str]], li
     remove = [["tc", "qdisc", "del", "dev", spec.host_veth, "root"],
               ["ip", "netns", "exec", spec.name, "tc", "qdisc", "del", "dev", "eth0", "root"]]
     return add, remove
-
-
-@contextmanager
-def delayed_path(spec: VmSpec, target_port: int, path: NetworkPath, log_path: Path,
-                 *, method: str = "auto"):
-    """Yields (base URL, method, Relay or None) of the VM's port `target_port` over the delayed
-    path: the VM's own address with netem on the veth pair, or a relay on 127.0.0.1 in front
-    of it."""
-    if method == "auto":
-        method = "netem" if netem_available(spec) else "relay"
-    if method == "netem":
-        add, remove = netem_commands(spec, path)
-        try:
-            for argv in add:
-                _run(argv)
-            yield f"http://{spec.vm_address}:{target_port}", "netem", None
-        finally:
-            for argv in remove:
-                _run(argv, check=False)
-        return
-    with relay_process((spec.vm_address, target_port), path, log_path) as relay:
-        yield relay.url, "relay", relay
 
 
 @dataclass
@@ -655,35 +613,39 @@ def rtt_summary(samples: pd.DataFrame, *, baseline: str) -> pd.DataFrame:
 
 
 def rtt_table(rtt: pd.DataFrame) -> pd.DataFrame:
-    """`compare`'s round-trip samples summarised per path: on the laptop's path the delayed
-    URL against the laptop's own, on the VM's path the delayed URL against the VM reached
-    directly over the veth pair."""
-    baselines = {"laptop": "laptop", "vm": "vm-local"}
-    parts = [rtt_summary(rtt[rtt["path"] == path], baseline=baseline).assign(path=path)
-             for path, baseline in baselines.items() if (rtt["path"] == path).any()]
-    if not parts:
+    """`compare`'s round-trip samples summarised: the stack reached through the delayed path
+    against the same stack reached directly over the veth pair, per connection kind."""
+    if rtt.empty:
         return pd.DataFrame()
-    table = pd.concat(parts, ignore_index=True)
-    return table[["path", "connection", "url_name", "samples", "median_ms", "p90_ms",
+    table = rtt_summary(rtt, baseline="direct")
+    return table[["connection", "url_name", "samples", "median_ms", "p90_ms",
                   "added_median_ms"]]
 
 
-def added_rtt_ms(rtt: pd.DataFrame) -> float:
-    """The round trip the delayed path adds, on a kept-alive connection (median; the laptop's
-    path when measured there, where nothing else is slow)."""
+def added_rtt_ms(rtt: pd.DataFrame, connection: str = "kept-alive") -> float:
+    """The round trip the delayed path adds (the difference of the medians), on a kept-alive
+    connection by default; nan when no delayed scenario ran."""
     table = rtt_table(rtt)
-    delayed = table[(table["connection"] == "kept-alive")
-                    & table["url_name"].isin(["laptop+net", "vm"])]
-    return float(delayed.sort_values("path")["added_median_ms"].iloc[0])
+    if table.empty:
+        return float("nan")
+    delayed = table[(table["connection"] == connection) & (table["url_name"] == "delayed")]
+    return float(delayed["added_median_ms"].iloc[0]) if len(delayed) else float("nan")
 
 
 # --- the experiment ---------------------------------------------------------------------------
 
+# What each scenario changes, as (held to the VM's one CPU and memory cap, through the
+# delayed network path): the two factors of the 2x2 design.
+FACTORS = {"laptop": (False, False), "laptop+net": (False, True),
+           "vm-local": (True, False), "vm": (True, True)}
+
+
 @dataclass
 class HostingComparison:
-    """What `compare` measured: one row per scenario, round and load step in `steps`, the
-    round-trip samples in `rtt`, and per locust run (`runs`, keyed by run name) the CPU the
-    stack used, the VM's cgroup counters, the relay's and the generator's CPU."""
+    """What `compare` measured: one row per scenario, round and load step in `steps` (with the
+    cores the stack really used and the share of CPU periods the quota stopped it in, per
+    step), the round-trip samples in `rtt`, and per locust run (`runs`, keyed by run name) the
+    CPU the stack used, the VM's cgroup counters, the relay's and the generator's CPU."""
     steps: pd.DataFrame
     rtt: pd.DataFrame
     runs: dict = field(default_factory=dict)
@@ -691,14 +653,14 @@ class HostingComparison:
     spec: dict = field(default_factory=dict)
     network: dict = field(default_factory=dict)
     out_dir: Path | None = None
-    vm_stack_start_s: float | None = None
+    stack_start_s: float | None = None
 
     def save(self) -> None:
         self.steps.to_csv(self.out_dir / "hosting_steps.csv", index=False)
         self.rtt.to_csv(self.out_dir / "hosting_rtt.csv", index=False)
         (self.out_dir / "hosting.json").write_text(json.dumps(
             {"runs": self.runs, "path_method": self.path_method, "spec": self.spec,
-             "network": self.network, "vm_stack_start_s": self.vm_stack_start_s},
+             "network": self.network, "stack_start_s": self.stack_start_s},
             indent=2, default=str))
 
     @classmethod
@@ -706,8 +668,12 @@ class HostingComparison:
         """A comparison saved by an earlier `compare` (for the write-up, without re-running)."""
         out_dir = Path(out_dir)
         meta = json.loads((out_dir / "hosting.json").read_text())
-        return cls(steps=pd.read_csv(out_dir / "hosting_steps.csv"),
-                   rtt=pd.read_csv(out_dir / "hosting_rtt.csv"), out_dir=out_dir, **meta)
+        try:
+            rtt = pd.read_csv(out_dir / "hosting_rtt.csv")
+        except pd.errors.EmptyDataError:  # no delayed scenario ran
+            rtt = pd.DataFrame()
+        return cls(steps=pd.read_csv(out_dir / "hosting_steps.csv"), rtt=rtt,
+                   out_dir=out_dir, **meta)
 
 
 def _usage_delta(before: dict, after: dict) -> dict:
@@ -718,34 +684,101 @@ def _usage_delta(before: dict, after: dict) -> dict:
     return delta
 
 
-def _locust(out_dir, name, url, shape, think_time, run_dir):
+class UsageSampler:
+    """Reads a group's CPU counters every `interval` seconds in a background thread while a
+    load test runs, so each load step can say how many cores the stack got and how often the
+    quota stopped it (the run's totals alone cannot tell the light steps from the heavy)."""
+
+    COLUMNS = ["epoch", "cpu_s", "periods", "throttled_periods"]
+
+    def __init__(self, group, interval: float = 0.5):
+        self.group, self.interval = group, interval
+        self.samples: list[tuple] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        usage = self.group.usage()
+        self.samples.append((time.time(), usage["cpu_s"], usage["periods"],
+                             usage["throttled_periods"]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "UsageSampler":
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.samples, columns=self.COLUMNS)
+
+
+def step_usage(steps: pd.DataFrame, samples: pd.DataFrame, t0_epoch: float) -> pd.DataFrame:
+    """`steps` (lab.loadstats.step_summary's rows, whose windows are seconds since t0_epoch)
+    with the stack's CPU in each step's window, from cumulative counters sampled over time
+    (interpolated at the window's ends): stack_cores (CPU seconds per second: 1.0 is one
+    core fully busy) and throttled_share (the share of the scheduling periods in which the
+    quota stopped the group; 0 where there is no quota)."""
+    steps = steps.copy()
+    if len(samples) < 2:
+        steps["stack_cores"] = steps["throttled_share"] = float("nan")
+        return steps
+    t = (samples["epoch"] - t0_epoch).to_numpy()
+
+    def at(column, when):
+        return np.interp(when, t, samples[column].to_numpy(dtype=float))
+
+    start, end = steps["window_start_s"].to_numpy(), steps["window_end_s"].to_numpy()
+    cpu = at("cpu_s", end) - at("cpu_s", start)
+    periods = at("periods", end) - at("periods", start)
+    throttled = at("throttled_periods", end) - at("throttled_periods", start)
+    steps["stack_cores"] = cpu / np.maximum(end - start, 1e-9)
+    steps["throttled_share"] = np.where(periods > 0, throttled / np.maximum(periods, 1), 0.0)
+    return steps
+
+
+def _locust(out_dir, name, url, shape, think_time, run_dir, group):
     """One run of the perf tooling's locust experiment (lab.loadtest.run_locust), with the
-    machine's load average around it: other work on this machine shows up there.
+    machine's load average around it (other work on this machine shows up there) and the
+    group's CPU counters sampled throughout.
 
     Every run shares one discovery file (LOAD_SITE_FILE): the first run reads listing ids and
-    usernames from its site's pages, the others reuse them. Both stacks are seeded alike, so
-    the ids are the same on both, and a VM on one busy CPU is not asked for a burst of
-    uncached search pages before its measurement starts (which can time out there)."""
+    usernames from the site's pages, the others reuse them, so no run but the first pays for
+    a burst of uncached search pages before its measurement starts (on one busy CPU that can
+    time out)."""
     from . import loadtest
 
     load_before = os.getloadavg()
-    run = loadtest.run_locust(out_dir, name, url, shape, think_time=think_time,
-                              run_dir=run_dir,
-                              env={"LOAD_SITE_FILE": str(Path(out_dir) / "site.json")})
-    steps = run.steps()
+    before = group.usage()
+    with UsageSampler(group) as sampler:
+        run = loadtest.run_locust(out_dir, name, url, shape, think_time=think_time,
+                                  run_dir=run_dir,
+                                  env={"LOAD_SITE_FILE": str(Path(out_dir) / "site.json")})
+    usage = _usage_delta(before, group.usage())
+    samples = sampler.frame()
+    samples.to_csv(Path(out_dir) / f"{name}_stack_cpu.csv", index=False)
+    steps = step_usage(run.steps(), samples, run.meta["t0_epoch"])
     requests = run.requests()
-    return steps, {"returncode": run.returncode, "wall_s": run.wall_s,
-                   "requests_total": int(len(requests)),
-                   "failures_total": int((~requests["ok"].astype(bool)).sum()),
-                   "generator": run.generator(), "prefix": str(run.prefix),
-                   "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]}
+    return steps, usage, {
+        "returncode": run.returncode, "wall_s": run.wall_s,
+        "requests_total": int(len(requests)),
+        "failures_total": int((~requests["ok"].astype(bool)).sum()),
+        "generator": run.generator(), "prefix": str(run.prefix),
+        "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]}
 
 
 def _stack_config(config, *, run_dir: Path, sqlite_path: Path, port_offset: int = 0,
                   allowed_hosts: str | None = None, startup_timeout: float = 180.0):
-    """`config` with its own state, database and (for the VM) host names. A stack on one
-    CPU, on a machine that may be busy, starts several times slower than `make up`: each
-    start-up step may take `startup_timeout` seconds."""
+    """`config` with its own state, database and (for the VM) host names. A stack on a
+    machine that may be busy starts several times slower than `make up`: each start-up step
+    may take `startup_timeout` seconds."""
     extra = dict(config.extra_env)
     if allowed_hosts:
         extra["LAB_ALLOWED_HOSTS"] = allowed_hosts
@@ -755,15 +788,15 @@ def _stack_config(config, *, run_dir: Path, sqlite_path: Path, port_offset: int 
 
 
 @contextmanager
-def group_stack(group, config, *, log_path: Path, public_web: bool, timeout: float = 600):
-    """The stack started inside `group` (a SimulatedVm or a LaptopGroup) by lab/hosting_vm.py,
-    so that every process of it is born in the group; yields the infra.Stack that describes
-    it (its pids are this machine's pids, so it is stopped from here)."""
+def vm_stack(vm: SimulatedVm, config, *, log_path: Path, timeout: float = 600):
+    """The stack started inside the VM by lab/hosting_vm.py, so that every process of it is
+    born in the VM's namespace and cgroups; yields the infra.Stack that describes it (its
+    pids are this machine's pids, so it is stopped from here)."""
     from infra import Stack
 
-    argv = [sys.executable, "-m", "lab.hosting_vm", "--config-json",
+    argv = [sys.executable, "-m", "lab.hosting_vm", "--public-web", "--config-json",
             json.dumps(config.to_json())]
-    process = group.run(argv + (["--public-web"] if public_web else []), log_path=log_path)
+    process = vm.run(argv, log_path=log_path)
     stack = Stack(config, progress=lambda *args: None)
     try:
         try:
@@ -777,6 +810,20 @@ def group_stack(group, config, *, log_path: Path, public_web: bool, timeout: flo
         yield stack
     finally:
         stack.down(quiet=True)
+
+
+def empty_page_cache(vm: SimulatedVm, stack) -> None:
+    """Empties the stack's Redis (the page cache lives nowhere else), from inside the VM where
+    it listens, so that every run starts from the same cold cache whatever ran before it.
+    The password goes in the environment, not on a command line."""
+    result = subprocess.run(
+        vm.command(["redis-cli", "-h", "127.0.0.1", "-p", str(stack.config.redis_port),
+                    "FLUSHALL"]),
+        env={**os.environ, "REDISCLI_AUTH": stack.credentials.redis_password},
+        capture_output=True, text=True, timeout=30)
+    if result.returncode != 0 or result.stdout.strip() != "OK":
+        raise RuntimeError(f"emptying the page cache failed: "
+                           f"{(result.stderr or result.stdout).strip()}")
 
 
 @contextmanager
@@ -793,24 +840,29 @@ def _netem(spec: VmSpec, network: NetworkPath):
 
 def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
             network: NetworkPath = NetworkPath(), spec: VmSpec = VmSpec(),
-            scenarios=SCENARIOS, rounds: int = 1, rtt_samples: int = 40,
-            path_method: str = "auto", run_dir=None, progress=print) -> HostingComparison:
+            scenarios=SCENARIOS, rounds: int = 1, rtt_samples: int = 15,
+            path_method: str = "auto", database=None, run_dir=None,
+            progress=print) -> HostingComparison:
     """Runs the same locust step load against each scenario (see the module docstring) and
     returns the per-step results, the measured round trips and what each run cost.
 
-    Both stacks, the VM and the relays are up for the whole experiment, and the scenarios run
-    one after the other, `rounds` times, each round in a rotated order: whatever else this
-    machine is doing at the time then weighs on every scenario alike (the tables take the
-    median over rounds).
+    One stack runs in the VM for the whole experiment; before each run the VM's limits are put
+    on (vm, vm-local) or lifted (laptop, laptop+net) and the page cache is emptied, and the
+    delayed path (a relay, or netem) is used or not. The scenarios run one after the other,
+    `rounds` times, each round in a rotated order: whatever else this machine is doing at the
+    time then weighs on every scenario alike (the tables take the median over rounds).
 
-    `config` is the infra.StackConfig of both stacks (default: `make up`'s, 2 instances per
-    tier, the deployment's default too); `shape` the lab.traffic.StepLoad (default: 10 to 60
-    users in steps of 10, 15 s each); `think_time` the visitors' pause between pages, in
-    seconds. Raises HostingUnavailable, before starting anything, when the VM cannot be made
-    here (no root, no `ip netns`, no cgroups)."""
+    `config` is the infra.StackConfig of the stack (default: `make up`'s, 2 instances per
+    tier, the deployment's default too); `shape` the lab.traffic.StepLoad (default: 40 to 120
+    users in steps of 40, 10 s each); `think_time` the visitors' pause between pages, in
+    seconds; `rtt_samples` the requests timed on each path and connection kind; `database` a
+    seeded SQLite file the stack starts from a copy of (lab.stacks.pristine_database; default:
+    the stack migrates and seeds its own, which costs seconds on a busy machine). Raises
+    HostingUnavailable, before starting anything, when the VM cannot be made here (no root,
+    no `ip netns`, no cgroups)."""
     from contextlib import ExitStack, nullcontext
 
-    from infra import StackConfig, free_port_offset
+    from infra import StackConfig
 
     from .traffic import StepLoad
 
@@ -820,107 +872,82 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     order = [name for name in SCENARIOS if name in scenarios]
-    wants_vm = any(name.startswith("vm") for name in order)
-    if wants_vm:
-        require_available()
+    require_available()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = config or StackConfig()
-    shape = shape or StepLoad(step_users=10, step_seconds=15, max_users=60, warmup_seconds=10)
+    shape = shape or StepLoad(step_users=40, step_seconds=10, max_users=120, warmup_seconds=5)
     progress = progress or (lambda *args: None)
-    urls, relays, frames, runs, rtt_frames = {}, {}, [], {}, []
-    method, vm, laptop, vm_start_s = "", None, None, None
+    frames, runs, rtt = [], {}, pd.DataFrame()
+    method, relay = "", None
 
-    with ExitStack() as resources:  # closed in reverse: relays, stacks, the VM, the group
-        if any(name.startswith("laptop") for name in order):
-            laptop_config = _stack_config(config, run_dir=out_dir / "laptop-stack",
-                                          sqlite_path=out_dir / "laptop.sqlite3")
-            laptop_config = laptop_config.replace(port_offset=free_port_offset(laptop_config))
-            progress(f"laptop: starting the stack on 127.0.0.1:"
-                     f"{laptop_config.frontend_port('web')} (in a cgroup without limits)")
-            laptop = resources.enter_context(LaptopGroup())
-            laptop_stack = resources.enter_context(group_stack(
-                laptop, laptop_config, log_path=out_dir / "laptop-stack-up.log",
-                public_web=False))
-            urls["laptop"] = laptop_stack.web_url
-            if "laptop+net" in order:
-                relays["laptop+net"] = resources.enter_context(relay_process(
-                    ("127.0.0.1", laptop_config.frontend_port("web")), network,
-                    out_dir / "laptop-relay.log"))
-                urls["laptop+net"] = relays["laptop+net"].url
-        if wants_vm:
-            vm_config = _stack_config(config, run_dir=out_dir / "vm-stack",
-                                      sqlite_path=out_dir / "vm.sqlite3",
-                                      allowed_hosts=f"127.0.0.1,localhost,{spec.vm_address}")
-            vm = resources.enter_context(SimulatedVm(spec, progress=progress))
-            progress("vm: starting the stack inside the VM (it seeds its database on its "
-                     "one CPU)")
-            started = time.monotonic()
-            resources.enter_context(group_stack(vm, vm_config,
-                                                log_path=out_dir / "vm-stack-up.log",
-                                                public_web=True))
-            vm_start_s = round(time.monotonic() - started, 1)
-            port = vm_config.frontend_port("web")
-            urls["vm-local"] = f"http://{spec.vm_address}:{port}"
-            if "vm" in order:
-                method = path_method
-                if method == "auto":
-                    method = "netem" if netem_available(spec) else "relay"
-                progress(f"vm: the network path is made with {method}")
-                if method == "relay":
-                    relays["vm"] = resources.enter_context(relay_process(
-                        (spec.vm_address, port), network, out_dir / "vm-relay.log"))
-                    urls["vm"] = relays["vm"].url
-                else:
-                    urls["vm"] = urls["vm-local"]
+    sqlite_path = out_dir / "marketplace.sqlite3"
+    for suffix in ("", "-wal", "-shm"):  # an earlier run's database is not this run's
+        sqlite_path.with_name(sqlite_path.name + suffix).unlink(missing_ok=True)
+    if database is not None:
+        shutil.copy2(database, sqlite_path)
 
-        def delay_for(name):
-            return _netem(spec, network) if name == "vm" and method == "netem" else (
-                nullcontext())
-
-        # What the delayed path adds, measured on each path against its direct twin.
-        for path, pair in (("laptop", ("laptop", "laptop+net")), ("vm", ("vm-local", "vm"))):
-            present = [name for name in pair if name in urls]
-            if method == "netem" and path == "vm":
-                for name in present:  # one URL, with and without the qdisc
-                    with delay_for(name):
-                        rtt_frames.append(measure_rtt({name: urls[name]},
-                                                      samples=rtt_samples).assign(path=path))
-            elif present:
-                rtt_frames.append(measure_rtt({name: urls[name] for name in present},
-                                              samples=rtt_samples).assign(path=path))
+    with ExitStack() as resources:  # closed in reverse: the relay, the stack, the VM
+        stack_config = _stack_config(config, run_dir=out_dir / "stack", sqlite_path=sqlite_path,
+                                     allowed_hosts=f"127.0.0.1,localhost,{spec.vm_address}")
+        vm = resources.enter_context(SimulatedVm(spec, progress=progress))
+        vm.limit(False)  # start-up is not what is measured: it may use every core
+        progress("starting the stack inside the VM")
+        started = time.monotonic()
+        stack = resources.enter_context(vm_stack(vm, stack_config,
+                                                 log_path=out_dir / "stack-up.log"))
+        stack_start_s = round(time.monotonic() - started, 1)
+        direct = f"http://{spec.vm_address}:{stack_config.frontend_port('web')}"
+        urls = {False: direct}
+        if any(FACTORS[name][1] for name in order):
+            method = path_method
+            if method == "auto":
+                method = "netem" if netem_available(spec) else "relay"
+            progress(f"the network path is made with {method}")
+            if method == "relay":
+                relay = resources.enter_context(relay_process(
+                    (spec.vm_address, stack_config.frontend_port("web")), network,
+                    out_dir / "relay.log"))
+                urls[True] = relay.url
+                # What the delayed path adds, against the direct one, interleaved.
+                rtt = measure_rtt({"direct": direct, "delayed": relay.url},
+                                  samples=rtt_samples)
+            else:  # one URL, with and without the qdisc
+                urls[True] = direct
+                parts = [measure_rtt({"direct": direct}, samples=rtt_samples)]
+                with _netem(spec, network):
+                    parts.append(measure_rtt({"delayed": direct}, samples=rtt_samples))
+                rtt = pd.concat(parts, ignore_index=True)
 
         for number in range(1, rounds + 1):
             shift = (number - 1) % len(order)
             for name in order[shift:] + order[:shift]:
+                one_cpu, delayed = FACTORS[name]
                 run_name = name if rounds == 1 else f"{name}-r{number}"
-                progress(f"round {number}/{rounds}, {name}: locust against {urls[name]}")
-                group = vm if name.startswith("vm") else laptop
-                before = group.usage()
-                before_relay = relays[name].cpu_s() if name in relays else None
-                with delay_for(name):
-                    steps, info = _locust(out_dir, run_name, urls[name], shape, think_time,
-                                          run_dir)
-                usage = _usage_delta(before, group.usage())
+                progress(f"round {number}/{rounds}, {name}: locust against {urls[delayed]}")
+                vm.limit(one_cpu)
+                empty_page_cache(vm, stack)
+                before_relay = relay.cpu_s() if delayed and relay else None
+                with _netem(spec, network) if delayed and method == "netem" else nullcontext():
+                    steps, usage, info = _locust(out_dir, run_name, urls[delayed], shape,
+                                                 think_time, run_dir, vm)
                 info["stack_cpu_s"] = usage["cpu_s"]
-                if group is vm:
+                if one_cpu:
                     info["vm"] = usage
                 if before_relay is not None:
-                    info["relay_cpu_s"] = relays[name].cpu_s() - before_relay
+                    info["relay_cpu_s"] = relay.cpu_s() - before_relay
                 info.update(scenario=name, round=number)
                 runs[run_name] = info
                 steps.insert(0, "round", number)
                 steps.insert(0, "scenario", name)
                 frames.append(steps)
-    if vm is not None:
-        progress("after the experiment: " + (", ".join(leftovers(spec))
-                                              or "no namespace, veth pair, cgroup or process "
-                                                 "of the VM is left"))
+    progress("after the experiment: " + (", ".join(leftovers(spec))
+                                          or "no namespace, veth pair, cgroup or process of "
+                                             "the VM is left"))
     result = HostingComparison(
         steps=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
-        rtt=pd.concat(rtt_frames, ignore_index=True) if rtt_frames else pd.DataFrame(),
-        runs=runs, path_method=method, spec=asdict(spec), network=asdict(network),
-        out_dir=out_dir, vm_stack_start_s=vm_start_s)
+        rtt=rtt, runs=runs, path_method=method, spec=asdict(spec), network=asdict(network),
+        out_dir=out_dir, stack_start_s=stack_start_s)
     result.save()
     return result
 
@@ -971,46 +998,94 @@ def resources_table(result: HostingComparison) -> pd.DataFrame:
 
 def findings(result: HostingComparison, *, max_failure_rate: float = 0.05) -> dict:
     """The figures the write-up states, computed from the run: the round trip the path added,
-    the CPU one request costs and what one CPU could therefore serve, how much CPU the
-    stacks really got, and whether the VM's one-CPU limit was what held it back (its quota
-    stopped it in a fair share of periods) or other work on this machine was."""
+    the CPU one request costs and what one CPU could therefore serve, how much CPU the stack
+    really got with and without the VM's limits, and whether the VM's one-CPU limit was what
+    held it back (it used all of it, and its quota stopped it in a fair share of periods) or
+    other work on this machine was.
+
+    The `top_*` figures are those of the highest load step every scenario ran: the laptop's
+    cores there (median over its scenarios and rounds) against the VM's, how busy the whole
+    machine was meanwhile, and the load generator's share of one core."""
     resources = resources_table(result)
     clean = resources[resources["failure_rate"] <= max_failure_rate]
     demand = float(clean["cpu_ms_per_request"].median()) if len(clean) else float("nan")
-    vm_runs = resources[resources["scenario"].str.startswith("vm")]
-    laptop_runs = resources[resources["scenario"].str.startswith("laptop")]
-    throttled = float(vm_runs["vm_throttled_share"].max()) if len(vm_runs) else float("nan")
-    table = rtt_table(result.rtt) if len(result.rtt) else pd.DataFrame()
-    new_connection = (table[(table["connection"] == "new")
-                            & table["url_name"].isin(["laptop+net", "vm"])]
-                      ["added_median_ms"].median() if len(table) else float("nan"))
-    return {
-        "rtt_added_ms": added_rtt_ms(result.rtt) if len(result.rtt) else float("nan"),
-        "rtt_added_new_connection_ms": float(new_connection),
+    is_vm = resources["scenario"].map(lambda name: FACTORS[name][0])
+    vm_runs, laptop_runs = resources[is_vm], resources[~is_vm]
+    cpus = float(result.spec.get("cpus", VmSpec.cpus))
+    nan = float("nan")
+    found = {
+        "rtt_added_ms": added_rtt_ms(result.rtt),
+        "rtt_added_new_connection_ms": added_rtt_ms(result.rtt, "new"),
         "cpu_ms_per_request": demand,
-        "one_cpu_capacity_rps": 1000 / demand if demand else float("nan"),
+        "one_cpu_capacity_rps": 1000 / demand if demand else nan,
+        "vm_cpus": cpus,
         "laptop_cores_used_mean": float(laptop_runs["stack_cores_used"].mean())
-        if len(laptop_runs) else float("nan"),
-        "vm_cores_used_mean": float(vm_runs["stack_cores_used"].mean())
-        if len(vm_runs) else float("nan"),
-        "vm_throttled_share_max": throttled,
-        # the quota bound if it stopped the VM in at least a tenth of its periods
-        "vm_cpu_limit_was_binding": bool(throttled >= 0.10),
+        if len(laptop_runs) else nan,
+        "vm_cores_used_mean": float(vm_runs["stack_cores_used"].mean()) if len(vm_runs)
+        else nan,
         "machine_loadavg_mean": float(resources["loadavg_1m_before"].mean()),
         "cores_on_this_machine": os.cpu_count(),
-        "vm_memory_peak_mb": float(vm_runs["vm_memory_peak_mb"].max())
-        if len(vm_runs) else float("nan"),
+        "vm_memory_peak_mb": float(vm_runs["vm_memory_peak_mb"].max()) if len(vm_runs)
+        else nan,
     }
+    steps = result.steps
+    per_step = "stack_cores" in steps and "throttled_share" in steps
+    vm_steps = (by_scenario(steps[steps["scenario"].map(lambda name: FACTORS[name][0])])
+                if per_step else pd.DataFrame())
+    # The quota bound if it stopped the VM in at least a tenth of the periods of a load step;
+    # the VM was saturated if, in a step, it used at least 90 % of the CPU it may use.
+    throttled = float(vm_steps["throttled_share"].max()) if len(vm_steps) else (
+        float(vm_runs["vm_throttled_share"].max()) if len(vm_runs) else nan)
+    found["vm_throttled_share_max"] = throttled
+    found["vm_cpu_limit_was_binding"] = bool(throttled >= 0.10)
+    found["vm_saturated"] = bool(len(vm_steps)
+                                 and (vm_steps["stack_cores"] >= 0.9 * cpus).any())
+    found["vm_saturated_from_users"] = (
+        int(vm_steps.loc[vm_steps["stack_cores"] >= 0.9 * cpus, "users"].min())
+        if found["vm_saturated"] else None)
+    if per_step and len(steps):
+        table = by_scenario(steps)
+        top = int(table.groupby("scenario")["users"].max().min())
+        at_top = table[table["users"] == top]
+        vm_top = at_top[at_top["scenario"].map(lambda name: FACTORS[name][0])]
+        laptop_top = at_top[~at_top["scenario"].map(lambda name: FACTORS[name][0])]
+
+        def median(frame, column):
+            return float(frame[column].median()) if len(frame) and column in frame else nan
+
+        found.update({
+            "top_users": top,
+            "top_laptop_cores": median(laptop_top, "stack_cores"),
+            "top_vm_cores": median(vm_top, "stack_cores"),
+            "top_vm_throttled_share": median(vm_top, "throttled_share"),
+            "top_laptop_machine_cpu_pct": median(laptop_top, "machine_cpu_pct"),
+            "top_generator_cpu_pct": median(at_top, "generator_cpu_pct"),
+        })
+        # What the laptop could still have had: every core of this machine, less what the
+        # rest of the machine used while the laptop's stack ran its top step.
+        busy_cores = (found["top_laptop_machine_cpu_pct"] / 100 * (os.cpu_count() or 1))
+        found["top_laptop_cores_left"] = (os.cpu_count() or 1) - busy_cores
+        found["top_other_cores"] = busy_cores - found["top_laptop_cores"]
+    return found
 
 
 # --- analysis -----------------------------------------------------------------------------------
 
+# Per-step figures of what the machine did, where the run recorded them: the cores the stack
+# used, the share of periods the VM's quota stopped it in, the generator's CPU (100 = one core)
+# and the whole machine's (100 = every core busy).
+CPU_COLUMNS = ("stack_cores", "throttled_share", "generator_cpu_pct", "machine_cpu_pct")
+
+
 def by_scenario(steps: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario and load step: the median over rounds of throughput and each
-    percentile, the requests and failures summed, and how many rounds there were."""
+    """One row per scenario and load step: the median over rounds of throughput, each
+    percentile and each CPU figure, the requests and failures summed, and how many rounds
+    there were."""
     steps = steps if "round" in steps else steps.assign(round=1)
     grouped = steps.groupby(["scenario", "users"])
-    table = grouped[["rps", "p50_ms", "p95_ms", "p99_ms"]].median()
+    medians = ["rps", "p50_ms", "p95_ms", "p99_ms",
+               *[column for column in CPU_COLUMNS if column in steps]]
+    table = grouped[medians].median()
     table[["requests", "failures"]] = grouped[["requests", "failures"]].sum()
     table["rounds"] = grouped["round"].nunique()
     return table.reset_index()
@@ -1018,8 +1093,9 @@ def by_scenario(steps: pd.DataFrame) -> pd.DataFrame:
 
 def comparison_table(steps: pd.DataFrame, *, users: int | None = None) -> pd.DataFrame:
     """One row per scenario at one load step (the highest by default, the same for every
-    scenario): throughput and latency percentiles (medians over rounds), and the ratio of
-    each to the laptop's."""
+    scenario): throughput and latency percentiles (medians over rounds), the ratio of each to
+    the laptop's, and, where recorded, the cores the stack used in that step and the share of
+    periods the VM's quota stopped it in."""
     steps = by_scenario(steps)
     level = users if users is not None else int(steps.groupby("scenario")["users"].max().min())
     rows = steps[steps["users"] == level].set_index("scenario")
@@ -1030,6 +1106,9 @@ def comparison_table(steps: pd.DataFrame, *, users: int | None = None) -> pd.Dat
         for column in ("rps", "p50_ms", "p95_ms"):
             table[f"{column.removesuffix('_ms')}_vs_laptop"] = (table[column]
                                                                / table.at["laptop", column])
+    for column in ("stack_cores", "throttled_share"):
+        if column in rows:
+            table[column] = rows.loc[order, column]
     table.insert(0, "description", [SCENARIO_LABELS[name] for name in table.index])
     return table.reset_index()
 
@@ -1060,46 +1139,135 @@ def effects(steps: pd.DataFrame, metrics=("p50_ms", "p95_ms", "rps")) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def narrative(result: HostingComparison, found: dict, effects_table: pd.DataFrame | None = None,
+              *, short: bool = False) -> str:
+    """What the comparison found, in words, every figure taken from the run (`found` is
+    `findings(result)`, `effects_table` is `effects(result.steps)`): what the network path
+    added, what one request costs in CPU, how much CPU each side really had at the top load
+    step and why, and, when all four scenarios ran, the network's and the CPU's shares of
+    the difference there. `short` leaves out the CPU accounting (for the write-up)."""
+    ran = [name for name in SCENARIOS if name in set(result.steps["scenario"])]
+    parts = []
+    if not math.isnan(found["rtt_added_ms"]):
+        parts.append(f"The network path ({result.path_method}) added "
+                     f"**{found['rtt_added_ms']:.0f} ms** per round trip on a kept-alive "
+                     f"connection and {found['rtt_added_new_connection_ms']:.0f} ms on a new "
+                     f"one (measured).")
+    parts.append(f"One request of this traffic mix cost about "
+                 f"**{found['cpu_ms_per_request']:.0f} ms of CPU** (each run starts from an "
+                 f"empty page cache), so one fully used CPU serves roughly "
+                 f"**{found['one_cpu_capacity_rps']:.0f} requests/s**.")
+    top = found.get("top_users")
+    if top is not None:
+        cpus = found["vm_cpus"]
+        vm_line = (f"At {top} users, the top step, the VM's stack used "
+                   f"**{found['top_vm_cores']:.2f} cores** of its {cpus:g} (its quota stopped "
+                   f"it in {found['top_vm_throttled_share']:.0%} of scheduling periods) and the "
+                   f"laptop's **{found['top_laptop_cores']:.2f} cores**.")
+        if found["vm_saturated"]:
+            vm_line += (f" The VM's one CPU was used up from {found['vm_saturated_from_users']} "
+                        f"users on.")
+        else:
+            vm_line += (" The VM never used up its one CPU: this load is too light to show "
+                        "what the CPU takes away.")
+        parts.append(vm_line)
+        cores = found["cores_on_this_machine"]
+        if not short:
+            parts.append(
+                f"While the laptop's stack ran that step, the whole machine was "
+                f"{found['top_laptop_machine_cpu_pct']:.0f} % busy ({cores} cores): the load "
+                f"generator ({found['top_generator_cpu_pct']:.0f} % of one core), the relay "
+                f"and every other process on this machine took "
+                f"{max(found['top_other_cores'], 0):.2f} cores, and "
+                f"{max(found['top_laptop_cores_left'], 0):.2f} were left idle (the mean load "
+                f"average over the runs was {found['machine_loadavg_mean']:.1f}).")
+        headroom = found["top_laptop_cores"] - found["top_vm_cores"]
+        if found["vm_saturated"] and headroom < 0.25 * cpus:
+            parts.append(
+                f"So the laptop had hardly more CPU than the VM: its stack may use every "
+                f"core, but the load generator and the rest of this {cores}-core machine's "
+                f"work compete for them, so at this load the laptop is barely a bigger "
+                f"machine than the one-CPU VM, and what the CPU takes away is small here."
+                if not short else
+                "The laptop had hardly more CPU than the VM: on this machine the load "
+                "generator and other work compete with the laptop's stack for its cores.")
+    if effects_table is not None and set(SCENARIOS) <= set(ran) and top is not None:
+        at = effects_table[effects_table["users"] == top].set_index("metric")
+        p50, p95, rps = at.loc["p50_ms"], at.loc["p95_ms"], at.loc["rps"]
+        parts.append(
+            f"At {top} users the network path added {p50['network_on_laptop']:+.0f} ms to the "
+            f"laptop's median and {p95['network_on_laptop']:+.0f} ms to its p95 "
+            f"({p50['network_on_vm']:+.0f} and {p95['network_on_vm']:+.0f} ms on the VM); "
+            f"the one CPU added {p50['cpu_without_network']:+.0f} ms to the median, "
+            f"{p95['cpu_without_network']:+.0f} ms to p95 and "
+            f"{rps['cpu_without_network']:+.1f} requests/s to throughput (without the "
+            f"network; {p95['cpu_with_network']:+.0f} ms to p95 with it). Laptop to VM, p95 "
+            f"went from {p95['laptop']:.0f} to {p95['vm']:.0f} ms.")
+        latency = [p50[column] for column in ("network_on_laptop", "network_on_vm",
+                                              "cpu_without_network", "cpu_with_network")]
+        latency += [p95[column] for column in ("network_on_laptop", "network_on_vm",
+                                               "cpu_without_network", "cpu_with_network")]
+        rounds = int(result.steps["round"].nunique()) if "round" in result.steps else 1
+        if min(latency) < 0:
+            parts.append(
+                "A negative effect (the delay or the one CPU making requests faster) is mostly "
+                "other work on this machine disturbing one of the two runs more than the other"
+                + (", which one round cannot average out" if rounds == 1 else "")
+                + "; near saturation the delay also lowers the offered load a little (each "
+                "visitor's cycle grows by a round trip), which shortens the queue.")
+    elif len(ran) < len(SCENARIOS):
+        parts.append(f"This run had {len(ran)} of the four scenarios ({', '.join(ran)}): the "
+                     f"difference is the total, not split into the network's part and the "
+                     f"CPU's.")
+    return " ".join(parts)
+
+
 def plot_comparison(steps: pd.DataFrame, path, *, rtt_added_ms: float | None = None,
+                    vm_cpus: float | None = None,
                     title: str = "Laptop vs a small VM: the same load test") -> Path:
-    """Throughput and p50/p95 latency against users, one line per scenario."""
+    """Throughput, p50 and p95 latency against users, one line per scenario, and (where the
+    run recorded it) the cores the stack used in each step, with the VM's CPU limit marked."""
     from matplotlib.figure import Figure
 
     styles = {"laptop": ("#1f77b4", "-"), "laptop+net": ("#1f77b4", "--"),
               "vm-local": ("#d62728", "-"), "vm": ("#d62728", "--")}
     steps = by_scenario(steps)
-    fig = Figure(figsize=(12, 4.6))
-    left, middle, right = fig.subplots(1, 3)
+    panels = [("rps", "throughput", "requests/s"),
+              ("p50_ms", "median response time (p50)", "response time (ms)"),
+              ("p95_ms", "95th percentile response time (p95)", "response time (ms)")]
+    if "stack_cores" in steps:
+        panels.append(("stack_cores", "CPU the stack used", "cores"))
+    fig = Figure(figsize=(4 * len(panels), 4.6))
+    axes = fig.subplots(1, len(panels))
     for name in [name for name in SCENARIOS if name in set(steps["scenario"])]:
         rows = steps[steps["scenario"] == name].sort_values("users")
         color, line = styles[name]
-        label = SCENARIO_LABELS[name]
-        left.plot(rows["users"], rows["rps"], marker="o", color=color, linestyle=line,
-                  label=label)
-        middle.plot(rows["users"], rows["p50_ms"], marker="o", color=color, linestyle=line,
-                    label=label)
-        right.plot(rows["users"], rows["p95_ms"], marker="o", color=color, linestyle=line,
-                   label=label)
-    for axis, title_text, unit in ((left, "throughput", "requests/s"),
-                                   (middle, "median response time (p50)", "ms"),
-                                   (right, "95th percentile response time (p95)", "ms")):
+        for axis, (column, _, _) in zip(axes, panels):
+            axis.plot(rows["users"], rows[column], marker="o", color=color, linestyle=line,
+                      label=SCENARIO_LABELS[name])
+    for axis, (column, title_text, unit) in zip(axes, panels):
         axis.set_title(title_text, fontsize=10)
         axis.set_xlabel("concurrent users")
-        axis.set_ylabel(f"{title_text.split(' (')[0]} ({unit})" if unit != "ms"
-                        else "response time (ms)")
+        axis.set_ylabel(unit)
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
-    handles, labels = left.get_legend_handles_labels()
+    if "stack_cores" in steps and vm_cpus is not None and not math.isnan(vm_cpus):
+        axes[-1].axhline(vm_cpus, color="#d62728", linewidth=0.8, linestyle=":")
+        axes[-1].annotate("the VM's limit", (0.02, vm_cpus), xycoords=("axes fraction", "data"),
+                          xytext=(0, 3), textcoords="offset points", fontsize=8,
+                          color="#d62728")
+        axes[-1].set_ylim(0, max(float(steps["stack_cores"].max()), vm_cpus) * 1.15)
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.07), ncol=4,
                fontsize=8.5, frameon=False)
     added = (f" The delayed path added a measured {rtt_added_ms:.0f} ms per round trip."
-             if rtt_added_ms is not None else "")
+             if rtt_added_ms is not None and not math.isnan(rtt_added_ms) else "")
     rounds = int(steps["rounds"].max())
-    caption = ("Solid: no network delay; dashed: through the delayed path. Blue: the stack on "
-               "this machine's loopback with every core; red: the same stack in a network "
-               "namespace limited to one CPU and 2 GB. Each point is one load step (ramp-up "
-               "left out)" + (f", the median of {rounds} rounds." if rounds > 1 else ".")
-               + added)
+    caption = ("Solid: reached directly; dashed: through the delayed network path. Blue: the "
+               "stack with every core of this machine (the laptop); red: the same stack held "
+               "to one CPU and 2 GB by its cgroup (the VM). Each point is one load step "
+               "(ramp-up left out)" + (f", the median of {rounds} rounds." if rounds > 1
+                                       else ".") + added)
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.text(0.01, 0.01, caption, fontsize=8.5, style="italic", ha="left", va="bottom",
              wrap=True)

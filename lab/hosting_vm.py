@@ -1,6 +1,5 @@
-"""Starts a stack from inside a group of processes: lab.hosting runs it inside the simulated
-VM (its network namespace and cgroups) or inside the laptop's cgroup, so that every process
-the stack starts is born there and stays there.
+"""Starts a stack from inside the simulated VM: lab.hosting runs it in the VM's network
+namespace and cgroups, so that every process the stack starts is born there and stays there.
 
 The stack is the native one (infra.Stack), started exactly as `python -m infra up` starts it.
 With --public-web it has the one difference a real VM also has: HAProxy's web frontend listens

@@ -62,29 +62,31 @@ def test_effects_of_a_missing_scenario_are_not_a_number():
 
 def rtt_samples():
     rows = []
-    for ms_laptop, ms_relay, ms_vm_local, ms_vm in [(1, 41, 2, 43), (2, 42, 3, 44),
-                                                    (3, 43, 4, 45)]:
-        rows += [("laptop", "kept-alive", ms_laptop, "laptop"),
-                 ("laptop+net", "kept-alive", ms_relay, "laptop"),
-                 ("vm-local", "kept-alive", ms_vm_local, "vm"),
-                 ("vm", "kept-alive", ms_vm, "vm")]
-    return pd.DataFrame(rows, columns=["url_name", "connection", "ms", "path"])
+    for direct, delayed in [(1, 41), (2, 42), (3, 43)]:
+        rows += [("direct", "kept-alive", direct), ("delayed", "kept-alive", delayed),
+                 ("direct", "new", direct), ("delayed", "new", 2 * delayed)]
+    return pd.DataFrame(rows, columns=["url_name", "connection", "ms"])
 
 
-def test_the_round_trip_added_is_the_delayed_median_minus_the_direct_one_on_each_path():
-    table = hosting.rtt_table(rtt_samples()).set_index(["path", "url_name"])
-    assert table.loc[("laptop", "laptop+net"), "added_median_ms"] == 40
-    assert table.loc[("vm", "vm"), "added_median_ms"] == 41
-    assert table.loc[("laptop", "laptop"), "added_median_ms"] == 0
-
-
-def test_the_headline_round_trip_is_the_one_measured_on_the_laptops_path():
+def test_the_round_trip_added_is_the_delayed_median_minus_the_direct_one():
+    table = hosting.rtt_table(rtt_samples()).set_index(["connection", "url_name"])
+    assert table.loc[("kept-alive", "delayed"), "added_median_ms"] == 40
+    assert table.loc[("kept-alive", "direct"), "added_median_ms"] == 0
     assert hosting.added_rtt_ms(rtt_samples()) == 40
+    assert hosting.added_rtt_ms(rtt_samples(), "new") == 82
+
+
+def test_without_a_delayed_scenario_there_is_no_round_trip_to_report():
+    assert hosting.rtt_table(pd.DataFrame()).empty
+    assert pd.isna(hosting.added_rtt_ms(pd.DataFrame()))
 
 
 def test_the_figure_is_saved_with_every_scenario(tmp_path):
     path = hosting.plot_comparison(steps_frame(), tmp_path / "hosting.png", rtt_added_ms=40)
     assert path.exists() and path.stat().st_size > 10_000
+    with_cpu = hosting.plot_comparison(steps_with_cpu(), tmp_path / "cpu.png", rtt_added_ms=40,
+                                       vm_cpus=1.0)
+    assert with_cpu.stat().st_size > path.stat().st_size  # a fourth panel
 
 
 def test_an_unknown_scenario_is_refused_before_anything_starts():
@@ -153,3 +155,92 @@ def test_a_saved_comparison_loads_back_as_it_was(tmp_path):
     assert loaded.path_method == "relay"
     assert loaded.runs["vm"]["vm"]["throttled_periods"] == 250
     pd.testing.assert_frame_equal(loaded.steps, saved.steps, check_dtype=False)
+
+
+def test_a_comparison_without_a_delayed_scenario_loads_back_without_round_trips(tmp_path):
+    saved = comparison_result(tmp_path)
+    saved.rtt = pd.DataFrame()
+    saved.save()
+    assert hosting.HostingComparison.load(tmp_path).rtt.empty
+
+
+# --- the CPU each step really had ---------------------------------------------------------------
+
+def steps_with_cpu(laptop_top_cores=1.6):
+    """steps_frame with the per-step CPU figures compare records: at 20 users the VM uses its
+    one CPU up (and its quota stops it in most periods) while the laptop uses more."""
+    steps = steps_frame()
+    vm = steps["scenario"].str.startswith("vm")
+    top = steps["users"] == 20
+    steps["stack_cores"] = 0.5
+    steps.loc[top & ~vm, "stack_cores"] = laptop_top_cores
+    steps.loc[top & vm, "stack_cores"] = 0.98
+    steps["throttled_share"] = 0.0
+    steps.loc[vm, "throttled_share"] = 0.05
+    steps.loc[top & vm, "throttled_share"] = 0.6
+    steps["generator_cpu_pct"] = 5.0
+    steps["machine_cpu_pct"] = 40.0
+    steps.loc[top, "machine_cpu_pct"] = 95.0
+    return steps
+
+
+def test_each_steps_cpu_comes_from_the_counters_sampled_across_its_window():
+    steps = pd.DataFrame({"users": [10, 20], "window_start_s": [2.0, 6.0],
+                          "window_end_s": [4.0, 10.0]})
+    t0 = 1000.0
+    # one core busy up to 5 s, then two; the quota stops it in every period from 5 s on
+    samples = pd.DataFrame({"epoch": t0 + pd.Series([0.0, 5.0, 10.0]),
+                            "cpu_s": [0.0, 5.0, 15.0], "periods": [0, 50, 100],
+                            "throttled_periods": [0, 0, 50]})
+    with_cpu = hosting.step_usage(steps, samples, t0)
+    assert with_cpu["stack_cores"].tolist() == pytest.approx([1.0, 2.0])
+    assert with_cpu["throttled_share"].tolist() == pytest.approx([0.0, 1.0])
+
+
+def test_the_table_shows_the_cores_each_scenario_used_at_its_step():
+    table = hosting.comparison_table(steps_with_cpu()).set_index("scenario")
+    assert table.at["laptop", "stack_cores"] == 1.6
+    assert table.at["vm-local", "stack_cores"] == 0.98
+    assert table.at["vm", "throttled_share"] == 0.6
+
+
+def result_with_cpu(tmp_path, **options):
+    result = comparison_result(tmp_path)
+    result.steps, result.spec = steps_with_cpu(**options), {"cpus": 1.0}
+    return result
+
+
+def test_the_findings_compare_the_cores_of_laptop_and_vm_at_the_top_step(tmp_path):
+    found = hosting.findings(result_with_cpu(tmp_path))
+    assert found["top_users"] == 20
+    assert found["top_laptop_cores"] == 1.6
+    assert found["top_vm_cores"] == 0.98
+    assert found["vm_saturated"] is True and found["vm_saturated_from_users"] == 20
+    assert found["vm_throttled_share_max"] == 0.6
+    assert found["vm_cpu_limit_was_binding"] is True
+    cores = hosting.os.cpu_count()
+    assert found["top_other_cores"] == pytest.approx(0.95 * cores - 1.6)
+
+
+def test_the_narrative_states_the_measured_figures(tmp_path):
+    result = result_with_cpu(tmp_path)
+    found = hosting.findings(result)
+    text = hosting.narrative(result, found, hosting.effects(result.steps))
+    assert "**40 ms** per round trip" in text
+    assert "**0.98 cores** of its 1" in text and "**1.60 cores**" in text
+    assert "used up from 20 users on" in text
+    assert "the one CPU added +60 ms to the median" in text  # 72 - 12, steps_frame's design
+    assert "hardly more CPU" not in text
+
+
+def test_the_narrative_says_when_the_laptop_had_no_more_cpu_than_the_vm(tmp_path):
+    result = result_with_cpu(tmp_path, laptop_top_cores=1.05)
+    text = hosting.narrative(result, hosting.findings(result))
+    assert "hardly more CPU than the VM" in text
+
+
+def test_the_narrative_says_when_the_difference_is_not_split(tmp_path):
+    result = result_with_cpu(tmp_path)
+    result.steps = result.steps[result.steps["scenario"].isin(["laptop", "vm"])]
+    text = hosting.narrative(result, hosting.findings(result), hosting.effects(result.steps))
+    assert "2 of the four scenarios (laptop, vm)" in text

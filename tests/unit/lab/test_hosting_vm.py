@@ -151,19 +151,71 @@ def test_a_command_for_the_vm_joins_its_cgroups_before_entering_its_namespace():
 
 
 @needs_root
-def test_the_laptops_group_has_no_limit_but_counts_its_cpu_and_is_removed(tmp_path):
+def test_the_vms_limits_can_be_lifted_and_put_back_while_it_runs(tmp_path):
+    # The laptop's scenarios run on the same stack with the limits lifted: then the quota
+    # stops nothing, and the CPU the group uses is still counted.
     work = ("import time\nend = time.process_time() + 0.3\n"
             "while time.process_time() < end: pass\n")
-    with hosting.LaptopGroup(name="lablaptoptest") as group:
-        worker = group.run([sys.executable, "-c", work], log_path=tmp_path / "work.log")
+    with SimulatedVm(SPEC, progress=None) as vm:
+        assert vm.limited
+        vm.limit(False)
+        assert not vm.limited
+        before = vm.usage()
+        worker = vm.run([sys.executable, "-c", work], log_path=tmp_path / "work.log")
         assert worker.wait(timeout=60) == 0
-        usage = group.usage()
-        if group.cgroups.version == "v1":
-            assert (group.cgroups.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "-1"
-        folders = list(group.cgroups.dirs.values())
-    assert usage["cpu_s"] >= 0.3
-    assert usage["throttled_periods"] == 0
-    assert not any(folder.exists() for folder in folders)
+        after = vm.usage()
+        if vm.cgroups.version == "v1":
+            cpu, memory = vm.cgroups.dirs["cpu"], vm.cgroups.dirs["memory"]
+            assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "-1"
+            assert int((memory / "memory.limit_in_bytes").read_text()) > SPEC.memory_bytes
+            vm.limit(True)
+            assert (cpu / "cpu.cfs_quota_us").read_text().strip() == str(SPEC.cpu_quota_us)
+            assert int((memory / "memory.limit_in_bytes").read_text()) == SPEC.memory_bytes
+        else:
+            vm.limit(True)
+            assert (vm.cgroups.dirs["unified"] / "cpu.max").read_text().split()[0] == str(
+                SPEC.cpu_quota_us)
+        assert vm.limited
+    assert after["cpu_s"] - before["cpu_s"] >= 0.3
+    assert after["throttled_periods"] == before["throttled_periods"]
+    assert hosting.leftovers(SPEC) == []
+
+
+@needs_root
+def test_the_usage_sampler_records_the_groups_cpu_over_time(tmp_path):
+    work = ("import time\nend = time.process_time() + 0.4\n"
+            "while time.process_time() < end: pass\n")
+    with SimulatedVm(SPEC, progress=None) as vm:
+        with hosting.UsageSampler(vm, interval=0.05) as sampler:
+            worker = vm.run([sys.executable, "-c", work], log_path=tmp_path / "work.log")
+            assert worker.wait(timeout=60) == 0
+    samples = sampler.frame()
+    assert len(samples) >= 3
+    assert samples["cpu_s"].is_monotonic_increasing
+    assert samples["cpu_s"].iloc[-1] - samples["cpu_s"].iloc[0] >= 0.4
+
+
+@needs_root
+def test_the_page_cache_is_emptied_inside_the_vm(tmp_path):
+    from types import SimpleNamespace
+
+    password, port = "not-on-the-command-line", 6391
+    stack = SimpleNamespace(config=SimpleNamespace(redis_port=port),
+                            credentials=SimpleNamespace(redis_password=password))
+    with SimulatedVm(SPEC, progress=None) as vm:
+        vm.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--requirepass", password], log_path=tmp_path / "redis.log")
+        cli = vm.command(["redis-cli", "-p", str(port)])
+        env = {"REDISCLI_AUTH": password, "PATH": "/usr/bin:/bin"}
+        deadline = time.monotonic() + 10
+        while subprocess.run([*cli, "SET", "page", "cached"], env=env, capture_output=True,
+                             text=True).stdout.strip() != "OK":
+            assert time.monotonic() < deadline, "redis did not start in the VM"
+            time.sleep(0.05)
+        hosting.empty_page_cache(vm, stack)
+        left = subprocess.run([*cli, "DBSIZE"], env=env, capture_output=True, text=True)
+        assert left.stdout.strip() == "0"
+    assert hosting.leftovers(SPEC) == []
 
 
 def test_the_vms_stack_publishes_only_its_web_frontend(tmp_path):
