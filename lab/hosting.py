@@ -1003,9 +1003,11 @@ def findings(result: HostingComparison, *, max_failure_rate: float = 0.05) -> di
     held it back (it used all of it, and its quota stopped it in a fair share of periods) or
     other work on this machine was.
 
-    The `top_*` figures are those of the highest load step every scenario ran: the laptop's
-    cores there (median over its scenarios and rounds) against the VM's, how busy the whole
-    machine was meanwhile, and the load generator's share of one core."""
+    The `top_*` figures are those of the highest load step every scenario ran, for the laptop
+    and the VM reached directly (`laptop`, `vm-local`: the CPU's effect alone) where they ran,
+    else through the delayed path: the cores each stack used there (median over rounds), how
+    busy the whole machine was while the laptop's ran, and the load generator's share of one
+    core."""
     resources = resources_table(result)
     clean = resources[resources["failure_rate"] <= max_failure_rate]
     demand = float(clean["cpu_ms_per_request"].median()) if len(clean) else float("nan")
@@ -1046,20 +1048,18 @@ def findings(result: HostingComparison, *, max_failure_rate: float = 0.05) -> di
     if per_step and len(steps):
         table = by_scenario(steps)
         top = int(table.groupby("scenario")["users"].max().min())
-        at_top = table[table["users"] == top]
-        vm_top = at_top[at_top["scenario"].map(lambda name: FACTORS[name][0])]
-        laptop_top = at_top[~at_top["scenario"].map(lambda name: FACTORS[name][0])]
-
-        def median(frame, column):
-            return float(frame[column].median()) if len(frame) and column in frame else nan
-
+        at_top = table[table["users"] == top].set_index("scenario")
+        laptop = next(name for name in ("laptop", "laptop+net", "vm-local", "vm")
+                      if name in at_top.index)
+        vm = next(name for name in ("vm-local", "vm", "laptop", "laptop+net")
+                  if name in at_top.index)
         found.update({
-            "top_users": top,
-            "top_laptop_cores": median(laptop_top, "stack_cores"),
-            "top_vm_cores": median(vm_top, "stack_cores"),
-            "top_vm_throttled_share": median(vm_top, "throttled_share"),
-            "top_laptop_machine_cpu_pct": median(laptop_top, "machine_cpu_pct"),
-            "top_generator_cpu_pct": median(at_top, "generator_cpu_pct"),
+            "top_users": top, "top_laptop_scenario": laptop, "top_vm_scenario": vm,
+            "top_laptop_cores": float(at_top.at[laptop, "stack_cores"]),
+            "top_vm_cores": float(at_top.at[vm, "stack_cores"]),
+            "top_vm_throttled_share": float(at_top.at[vm, "throttled_share"]),
+            "top_laptop_machine_cpu_pct": float(at_top.at[laptop, "machine_cpu_pct"]),
+            "top_generator_cpu_pct": float(at_top.at[laptop, "generator_cpu_pct"]),
         })
         # What the laptop could still have had: every core of this machine, less what the
         # rest of the machine used while the laptop's stack ran its top step.
@@ -1160,13 +1160,14 @@ def narrative(result: HostingComparison, found: dict, effects_table: pd.DataFram
     top = found.get("top_users")
     if top is not None:
         cpus = found["vm_cpus"]
-        vm_line = (f"At {top} users, the top step, the VM's stack used "
-                   f"**{found['top_vm_cores']:.2f} cores** of its {cpus:g} (its quota stopped "
-                   f"it in {found['top_vm_throttled_share']:.0%} of scheduling periods) and the "
-                   f"laptop's **{found['top_laptop_cores']:.2f} cores**.")
+        vm_line = (f"At {top} users, the top step, the VM's stack ({found['top_vm_scenario']}) "
+                   f"used **{found['top_vm_cores']:.2f} cores** of its {cpus:g} (its quota "
+                   f"stopped it in {found['top_vm_throttled_share']:.0%} of scheduling periods) "
+                   f"and the laptop's ({found['top_laptop_scenario']}) "
+                   f"**{found['top_laptop_cores']:.2f} cores**.")
         if found["vm_saturated"]:
-            vm_line += (f" The VM's one CPU was used up from {found['vm_saturated_from_users']} "
-                        f"users on.")
+            vm_line += (f" The VM used up its one CPU (at least 90 % of it in a step) from "
+                        f"{found['vm_saturated_from_users']} users on.")
         else:
             vm_line += (" The VM never used up its one CPU: this load is too light to show "
                         "what the CPU takes away.")

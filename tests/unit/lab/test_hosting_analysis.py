@@ -227,8 +227,9 @@ def test_the_narrative_states_the_measured_figures(tmp_path):
     found = hosting.findings(result)
     text = hosting.narrative(result, found, hosting.effects(result.steps))
     assert "**40 ms** per round trip" in text
-    assert "**0.98 cores** of its 1" in text and "**1.60 cores**" in text
-    assert "used up from 20 users on" in text
+    assert "(vm-local) used **0.98 cores** of its 1" in text
+    assert "(laptop) **1.60 cores**" in text
+    assert "from 20 users on" in text
     assert "the one CPU added +60 ms to the median" in text  # 72 - 12, steps_frame's design
     assert "hardly more CPU" not in text
 
