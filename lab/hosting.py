@@ -21,9 +21,9 @@ Four scenarios separate the effects, as a 2x2 design on one stack in the namespa
 (the delay alone), `vm-local` (one CPU and the memory cap alone) and `vm` (both, which is the
 laptop-to-droplet case). One stack serves all four, so nothing but the factor under study
 changes between them: the limits are written into the cgroup before each run and lifted
-again, and the page cache is emptied before each run so every run starts alike. The veth hop
-of the direct path costs what loopback does (both are a kernel copy), so "laptop" is the
-stack as it runs on this machine. The load test is the perf tooling's own
+again, and the page cache is emptied before each run so every run starts alike. The direct
+path is a veth hop, which like loopback never leaves the kernel, so "laptop" is the stack as
+it runs on this machine. The load test is the perf tooling's own
 (lab.loadtest.run_locust with tests/load/locustfile.py), the same for all four, and the
 stack's CPU time and the quota's throttling are sampled during each run, so each load step
 says how many cores the stack really got. Everything is torn down afterwards, whatever
@@ -638,6 +638,10 @@ def added_rtt_ms(rtt: pd.DataFrame, connection: str = "kept-alive") -> float:
 # delayed network path): the two factors of the 2x2 design.
 FACTORS = {"laptop": (False, False), "laptop+net": (False, True),
            "vm-local": (True, False), "vm": (True, True)}
+# The order the scenarios run in: each neighbour differs in one factor, so three of the four
+# differences the effects table takes are between runs next to each other in time, when
+# other work on the machine is most alike. Both CPU effects are among them.
+RUN_ORDER = ("laptop", "vm-local", "vm", "laptop+net")
 
 
 @dataclass
@@ -848,13 +852,14 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
 
     One stack runs in the VM for the whole experiment; before each run the VM's limits are put
     on (vm, vm-local) or lifted (laptop, laptop+net) and the page cache is emptied, and the
-    delayed path (a relay, or netem) is used or not. The scenarios run one after the other,
-    `rounds` times, each round in a rotated order: whatever else this machine is doing at the
-    time then weighs on every scenario alike (the tables take the median over rounds).
+    delayed path (a relay, or netem) is used or not. The scenarios run one after the other
+    (in RUN_ORDER), `rounds` times, each round in a rotated order: whatever else this machine
+    is doing at the time then weighs on every scenario alike (the tables take the median over
+    rounds).
 
     `config` is the infra.StackConfig of the stack (default: `make up`'s, 2 instances per
     tier, the deployment's default too); `shape` the lab.traffic.StepLoad (default: 40 to 120
-    users in steps of 40, 10 s each); `think_time` the visitors' pause between pages, in
+    users in steps of 40, 9 s each); `think_time` the visitors' pause between pages, in
     seconds; `rtt_samples` the requests timed on each path and connection kind; `database` a
     seeded SQLite file the stack starts from a copy of (lab.stacks.pristine_database; default:
     the stack migrates and seeds its own, which costs seconds on a busy machine). Raises
@@ -871,12 +876,12 @@ def compare(out_dir, *, config=None, shape=None, think_time=(0.5, 1.5),
         raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {SCENARIOS}")
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    order = [name for name in SCENARIOS if name in scenarios]
+    order = [name for name in RUN_ORDER if name in scenarios]
     require_available()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = config or StackConfig()
-    shape = shape or StepLoad(step_users=40, step_seconds=10, max_users=120, warmup_seconds=5)
+    shape = shape or StepLoad(step_users=40, step_seconds=9, max_users=120, warmup_seconds=4.5)
     progress = progress or (lambda *args: None)
     frames, runs, rtt = [], {}, pd.DataFrame()
     method, relay = "", None
@@ -1059,6 +1064,7 @@ def findings(result: HostingComparison, *, max_failure_rate: float = 0.05) -> di
             "top_vm_cores": float(at_top.at[vm, "stack_cores"]),
             "top_vm_throttled_share": float(at_top.at[vm, "throttled_share"]),
             "top_laptop_machine_cpu_pct": float(at_top.at[laptop, "machine_cpu_pct"]),
+            "top_vm_machine_cpu_pct": float(at_top.at[vm, "machine_cpu_pct"]),
             "top_generator_cpu_pct": float(at_top.at[laptop, "generator_cpu_pct"]),
         })
         # What the laptop could still have had: every core of this machine, less what the
@@ -1168,6 +1174,10 @@ def narrative(result: HostingComparison, found: dict, effects_table: pd.DataFram
         if found["vm_saturated"]:
             vm_line += (f" The VM used up its one CPU (at least 90 % of it in a step) from "
                         f"{found['vm_saturated_from_users']} users on.")
+        elif found["top_vm_machine_cpu_pct"] >= 90:
+            vm_line += (f" The VM did not get all of its one CPU either: the whole machine was "
+                        f"{found['top_vm_machine_cpu_pct']:.0f} % busy meanwhile, so other work "
+                        f"took CPU time the quota allowed it.")
         else:
             vm_line += (" The VM never used up its one CPU: this load is too light to show "
                         "what the CPU takes away.")

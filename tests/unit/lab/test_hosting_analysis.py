@@ -245,3 +245,22 @@ def test_the_narrative_says_when_the_difference_is_not_split(tmp_path):
     result.steps = result.steps[result.steps["scenario"].isin(["laptop", "vm"])]
     text = hosting.narrative(result, hosting.findings(result), hosting.effects(result.steps))
     assert "2 of the four scenarios (laptop, vm)" in text
+
+
+def test_scenarios_run_in_an_order_where_neighbours_differ_in_one_factor():
+    order = hosting.RUN_ORDER
+    assert sorted(order) == sorted(hosting.SCENARIOS)
+    for before, after in zip(order, order[1:]):
+        differing = [a != b for a, b in zip(hosting.FACTORS[before], hosting.FACTORS[after])]
+        assert sum(differing) == 1
+
+
+def test_the_narrative_tells_a_vm_short_of_cpu_on_a_busy_machine_from_a_light_load(tmp_path):
+    result = result_with_cpu(tmp_path)
+    vm_top = result.steps["scenario"].str.startswith("vm") & (result.steps["users"] == 20)
+    result.steps.loc[vm_top, "stack_cores"] = 0.7
+    busy = hosting.narrative(result, hosting.findings(result))
+    assert "did not get all of its one CPU either" in busy
+    result.steps["machine_cpu_pct"] = 50.0
+    light = hosting.narrative(result, hosting.findings(result))
+    assert "too light to show what the CPU takes away" in light
