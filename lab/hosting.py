@@ -1192,16 +1192,25 @@ def narrative(result: HostingComparison, found: dict, effects_table: pd.DataFram
                 f"{max(found['top_other_cores'], 0):.2f} cores, and "
                 f"{max(found['top_laptop_cores_left'], 0):.2f} were left idle (the mean load "
                 f"average over the runs was {found['machine_loadavg_mean']:.1f}).")
-        headroom = found["top_laptop_cores"] - found["top_vm_cores"]
-        if found["vm_saturated"] and headroom < 0.25 * cpus:
+        left = max(found["top_laptop_cores_left"], 0)
+        more = found["top_laptop_cores"] - found["top_vm_cores"]
+        if left < 0.25 * cpus and more < 0.5 * cpus:
+            # the laptop's stack could have had no more: the machine had no idle CPU left
             parts.append(
-                f"So the laptop had hardly more CPU than the VM: its stack may use every "
+                f"So the laptop had little more CPU than the VM ({found['top_laptop_cores']:.2f} "
+                f"against {found['top_vm_cores']:.2f} cores): its stack may use every "
                 f"core, but the load generator and the rest of this {cores}-core machine's "
                 f"work compete for them, so at this load the laptop is barely a bigger "
-                f"machine than the one-CPU VM, and what the CPU takes away is small here."
+                f"machine than the one-CPU VM, and what the CPU takes away is smaller here "
+                f"than on a laptop with cores to spare."
                 if not short else
-                "The laptop had hardly more CPU than the VM: on this machine the load "
+                "The laptop had little more CPU than the VM: on this machine the load "
                 "generator and other work compete with the laptop's stack for its cores.")
+        elif found["vm_saturated"]:
+            parts.append(
+                f"The laptop's stack needed {found['top_laptop_cores']:.2f} cores for this "
+                f"load and {left:.2f} were still idle: it had CPU to spare where the VM had "
+                f"none, which is what the CPU takes away below.")
     if effects_table is not None and set(SCENARIOS) <= set(ran) and top is not None:
         at = effects_table[effects_table["users"] == top].set_index("metric")
         p50, p95, rps = at.loc["p50_ms"], at.loc["p95_ms"], at.loc["rps"]
