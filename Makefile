@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full
-# Overrides for `make report`, e.g. make report SET="load_max_users=60 wrk_seconds=5".
+# Overrides for `make report`, e.g. make report SET="fault_seconds=6 wrk_seconds=5".
 SET ?=
 # Options for `make up`, passed to `python -m infra up`, e.g. make up UP_ARGS="--web 3".
 UP_ARGS ?=

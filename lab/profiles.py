@@ -7,26 +7,31 @@ COMMON = {
 }
 
 PROFILES = {
-    # minutes, for CI and a first look: short load steps, fewer configurations
-    "quick": {**COMMON, "profile": "quick", "load_step_seconds": 4, "load_max_users": 40,
-              "load_step_users": 10, "wrk_seconds": 3, "fault_seconds": 4,
-              "benchmark_rounds": 1, "hosting_rounds": 1, "fuzz_examples": 20,
+    # minutes, for CI and a first look: short loads, one configuration where the full profile
+    # compares several; every notebook says what it left out
+    "quick": {**COMMON, "profile": "quick", "wrk_seconds": 3, "fault_seconds": 4,
+              "fuzz_examples": 20,
+              # browser tests: one per user journey
               "test_marker": "smoke",
               # load balancing: one scenario of each kind, the rate limit's burst only
               "distribution_scenarios": ["roundrobin_skewed", "leastconn_skewed"],
               "failover_balancers": ["resilient"], "wrk_rounds": 1,
               "rate_limit_recovery": False,
+              # hosting: the laptop and the VM only (the network and the CPU not separated)
+              "hosting_step_users": 20, "hosting_max_users": 40, "hosting_step_seconds": 3,
+              "hosting_rounds": 1, "hosting_scenarios": "laptop,vm",
               # reliability: one instance killed, Redis, the entity tier; no PostgreSQL stack,
               # fuzzing or in-process security suite (`make test` runs both)
               "faults": ["redis", "kill_entity1", "entity_tier"],
               "database_down_postgres": False, "in_process_suites": False},
-    # the write-up's figures: long enough steps for stable percentiles
-    "full": {**COMMON, "profile": "full", "load_step_seconds": 10, "load_max_users": 120,
-             "load_step_users": 20, "wrk_seconds": 8, "fault_seconds": 10,
-             "benchmark_rounds": 3, "hosting_rounds": 2, "fuzz_examples": 100,
+    # the write-up's figures: long enough steps for stable percentiles, every experiment
+    "full": {**COMMON, "profile": "full", "wrk_seconds": 8, "fault_seconds": 10,
+             "fuzz_examples": 100,
              "test_marker": "",
              "distribution_scenarios": "all", "failover_balancers": "all", "wrk_rounds": 2,
              "rate_limit_recovery": True,
+             "hosting_step_users": 40, "hosting_max_users": 120, "hosting_step_seconds": 9,
+             "hosting_rounds": 1, "hosting_scenarios": "laptop,laptop+net,vm-local,vm",
              "faults": "all", "database_down_postgres": True, "in_process_suites": True},
 }
 

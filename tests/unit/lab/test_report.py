@@ -92,3 +92,10 @@ def test_commands_are_recorded_as_a_person_would_type_them(tmp_path):
 
 def test_a_repository_path_is_shown_relative_to_the_repository():
     assert display_command([report.REPO_DIR / "tests" / "x.py", "-q"]) == "tests/x.py -q"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_value_of_a_profile_is_a_parameter_some_notebook_declares(profile):
+    # a value no notebook reads would look like a setting and change nothing
+    declared = set().union(*(report.declared_parameters(path) for path in report.notebooks()))
+    assert set(PROFILES[profile]) - declared == set()
