@@ -11,8 +11,8 @@ PROFILES = {
     # compares several; every notebook says what it left out
     "quick": {**COMMON, "profile": "quick", "wrk_seconds": 3, "fault_seconds": 4,
               "fuzz_examples": 20,
-              # browser tests: one per user journey
-              "test_marker": "smoke",
+              # the site's unit tests, not the lab's; browser tests: one per user journey
+              "lab_unit_tests": False, "test_marker": "smoke",
               # load balancing: one scenario of each kind, the rate limit's burst only
               "distribution_scenarios": ["roundrobin_skewed", "leastconn_skewed"],
               "failover_balancers": ["resilient"], "wrk_rounds": 1,
@@ -27,7 +27,7 @@ PROFILES = {
     # the write-up's figures: long enough steps for stable percentiles, every experiment
     "full": {**COMMON, "profile": "full", "wrk_seconds": 8, "fault_seconds": 10,
              "fuzz_examples": 100,
-             "test_marker": "",
+             "lab_unit_tests": True, "test_marker": "",
              "distribution_scenarios": "all", "failover_balancers": "all", "wrk_rounds": 2,
              "rate_limit_recovery": True,
              "hosting_step_users": 40, "hosting_max_users": 120, "hosting_step_seconds": 9,
