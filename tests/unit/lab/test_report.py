@@ -99,26 +99,3 @@ def test_every_value_of_a_profile_is_a_parameter_some_notebook_declares(profile)
     # a value no notebook reads would look like a setting and change nothing
     declared = set().union(*(report.declared_parameters(path) for path in report.notebooks()))
     assert set(PROFILES[profile]) - declared == set()
-
-
-def test_only_neighbouring_test_suite_notebooks_are_batched_side_by_side(tmp_path):
-    names = ["01_stack", "02_unit_tests", "03_integration_tests", "04_caching", "99_writeup"]
-    paths = [tmp_path / f"{name}.ipynb" for name in names]
-    assert [[path.stem for path in batch] for batch in report.batches(paths)] == [
-        ["01_stack"], ["02_unit_tests", "03_integration_tests"], ["04_caching"], ["99_writeup"]]
-    alone = [paths[1], paths[3]]  # not neighbours: each on its own
-    assert [len(batch) for batch in report.batches(alone)] == [1, 1]
-
-
-def test_a_side_by_side_batch_finishes_both_and_reports_the_one_that_failed(tmp_path):
-    good = write_notebook(tmp_path / "02_unit_tests.ipynb",
-                          "import pathlib, time\ntime.sleep(1)\n"
-                          "pathlib.Path(run_dir, 'finished').write_text('yes')")
-    bad = write_notebook(tmp_path / "03_integration_tests.ipynb", "raise ValueError('on purpose')")
-    run = RunDir(tmp_path / "run")
-    executed = {}
-    took, failures = report._run_batch([good, bad], run, {"run_dir": str(run.path)}, 60, 120,
-                                       executed)
-    assert (run.path / "finished").read_text() == "yes"
-    assert list(took) == ["02_unit_tests"] and list(executed) == ["02_unit_tests"]
-    assert len(failures) == 1 and "03_integration_tests.ipynb failed in cell" in str(failures[0])
