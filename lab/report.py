@@ -21,12 +21,29 @@ from .rundir import REPO_DIR, RUNS_DIR, RunDir, new_run_id
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 WRITEUP_DIR = REPO_DIR / "writeup"
 WRITEUP_NOTEBOOK = "99_writeup"
-VENV_BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
+
+
+# Notebooks whose work is running test suites, not measuring speed, run side by side: on two
+# cores the unit tests and the browser tests (each mostly one process) overlap well, and
+# neither reports a timing figure that the other's CPU use would spoil.
+SIDE_BY_SIDE = frozenset({"02_unit_tests", "03_integration_tests"})
 
 
 class NotebookFailed(Exception):
     pass
+
+
+def batches(selected):
+    """`selected` in order, with neighbours that may run side by side in one batch."""
+    grouped = []
+    for path in selected:
+        if grouped and path.stem in SIDE_BY_SIDE and all(
+                other.stem in SIDE_BY_SIDE for other in grouped[-1]):
+            grouped[-1].append(path)
+        else:
+            grouped.append([path])
+    return grouped
 
 
 def notebooks(only=None):
@@ -71,9 +88,10 @@ def run_notebook(path, run, values, cell_timeout, notebook_timeout):
     executed = out_dir / path.name
     params_file = out_dir / f"{path.stem}.parameters.json"
     params_file.write_text(json.dumps(given, indent=2))
-    argv = [VENV_BIN / "papermill", path, executed, "-f", params_file, "-k", "python3",
-            "--cwd", NOTEBOOKS_DIR, "--execution-timeout", str(cell_timeout),
-            "--no-progress-bar", "--log-level", "WARNING"]
+    # papermill with the kernel on Unix sockets (see lab/execute_notebook.py: side-by-side
+    # notebooks' kernels cannot collide on a TCP port)
+    argv = [sys.executable, "-m", "lab.execute_notebook", path, executed, "--parameters",
+            params_file, "--cwd", NOTEBOOKS_DIR, "--execution-timeout", str(cell_timeout)]
     try:
         completed, log = run.run("notebooks", argv, f"execute {path.name} with papermill",
                                  log_name=f"{path.stem}.papermill", timeout=notebook_timeout,
@@ -88,6 +106,27 @@ def run_notebook(path, run, values, cell_timeout, notebook_timeout):
         tail = "\n".join(log.splitlines()[-15:])
         raise NotebookFailed(f"{path.name}: papermill exited {completed.returncode}\n{tail}")
     return executed
+
+
+def _run_batch(batch, run, values, cell_timeout, notebook_timeout, executed):
+    """Runs the notebooks of one batch (side by side when there are several); returns
+    ({stem: seconds}, [NotebookFailed of those that failed])."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def timed(path):
+        began = time.monotonic()
+        executed[path.stem] = run_notebook(path, run, values, cell_timeout, notebook_timeout)
+        return time.monotonic() - began
+
+    took, failures = {}, []
+    with ThreadPoolExecutor(len(batch)) as pool:
+        futures = {path.stem: pool.submit(timed, path) for path in batch}
+    for stem, future in futures.items():
+        try:
+            took[stem] = future.result()
+        except NotebookFailed as failure:
+            failures.append(failure)
+    return took, failures
 
 
 def export_html(executed, destination):
@@ -153,17 +192,23 @@ def report(profile="full", overrides=(), only=None, run_id=None, cell_timeout=90
          f"{run.path.relative_to(REPO_DIR)}")
     started = time.monotonic()
     executed = {}
+    number = 0
     try:
-        for number, path in enumerate(selected, 1):
+        for batch in batches(selected):
+            first, number = number + 1, number + len(batch)
             began = time.monotonic()
-            echo(f"[{number}/{len(selected)}] {path.stem} ...", end="", flush=True)
-            try:
-                executed[path.stem] = run_notebook(path, run, values, cell_timeout,
-                                                   notebook_timeout)
-            except NotebookFailed:
+            label = f"{first}-{number}" if len(batch) > 1 else f"{first}"
+            echo(f"[{label}/{len(selected)}] {' + '.join(path.stem for path in batch)}"
+                 + (" (side by side)" if len(batch) > 1 else "") + " ...", end="", flush=True)
+            took, failures = _run_batch(batch, run, values, cell_timeout, notebook_timeout,
+                                        executed)
+            if failures:
                 echo(" FAILED")
-                raise
-            echo(f" ok ({time.monotonic() - began:.1f} s)")
+                raise failures[0]
+            echo(" ok (" + ", ".join(f"{seconds:.1f} s" if len(batch) == 1 else
+                                     f"{stem[:2]} {seconds:.1f} s"
+                                     for stem, seconds in took.items())
+                 + (f"; {time.monotonic() - began:.1f} s in all)" if len(batch) > 1 else ")"))
     finally:
         stop_leftover_stacks(run)
     outputs = []

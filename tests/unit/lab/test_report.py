@@ -1,5 +1,6 @@
 """The report runner: profiles, parameters, failure reporting and the offline export."""
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -59,7 +60,7 @@ def test_a_notebook_runs_with_only_the_parameters_it_declares(tmp_path):
     assert json.loads((run.path / "seen.json").read_text()) == 7
     given = json.loads((run.path / "notebooks" / "01_x.parameters.json").read_text())
     assert "other" not in given
-    assert "papermill" in run.commands()[0]["command"]
+    assert "lab.execute_notebook" in run.commands()[0]["command"]
 
 
 def test_a_failing_notebook_is_reported_with_its_failing_cell(tmp_path):
@@ -99,3 +100,40 @@ def test_every_value_of_a_profile_is_a_parameter_some_notebook_declares(profile)
     # a value no notebook reads would look like a setting and change nothing
     declared = set().union(*(report.declared_parameters(path) for path in report.notebooks()))
     assert set(PROFILES[profile]) - declared == set()
+
+
+def test_only_neighbouring_test_suite_notebooks_are_batched_side_by_side(tmp_path):
+    names = ["01_stack", "02_unit_tests", "03_integration_tests", "04_caching", "99_writeup"]
+    paths = [tmp_path / f"{name}.ipynb" for name in names]
+    assert [[path.stem for path in batch] for batch in report.batches(paths)] == [
+        ["01_stack"], ["02_unit_tests", "03_integration_tests"], ["04_caching"], ["99_writeup"]]
+    alone = [paths[1], paths[3]]  # not neighbours: each on its own
+    assert [len(batch) for batch in report.batches(alone)] == [1, 1]
+
+
+def test_a_side_by_side_batch_finishes_both_and_reports_the_one_that_failed(tmp_path):
+    good = write_notebook(tmp_path / "02_unit_tests.ipynb",
+                          "import pathlib, time\ntime.sleep(1)\n"
+                          "pathlib.Path(run_dir, 'finished').write_text('yes')")
+    bad = write_notebook(tmp_path / "03_integration_tests.ipynb", "raise ValueError('on purpose')")
+    run = RunDir(tmp_path / "run")
+    executed = {}
+    took, failures = report._run_batch([good, bad], run, {"run_dir": str(run.path)}, 60, 120,
+                                       executed)
+    assert (run.path / "finished").read_text() == "yes"
+    assert list(took) == ["02_unit_tests"] and list(executed) == ["02_unit_tests"]
+    assert len(failures) == 1 and "03_integration_tests.ipynb failed in cell" in str(failures[0])
+
+
+def test_a_notebook_kernel_listens_on_unix_sockets_that_are_removed_afterwards(tmp_path):
+    path = write_notebook(tmp_path / "01_x.ipynb",
+                          "import json, pathlib, ipykernel\n"
+                          "info = json.loads(ipykernel.get_connection_info())\n"
+                          "pathlib.Path(run_dir, 'kernel.json').write_text(json.dumps(info))")
+    run = RunDir(tmp_path / "run")
+    report.run_notebook(path, run, {"run_dir": str(run.path)}, cell_timeout=60,
+                        notebook_timeout=120)
+    info = json.loads((run.path / "kernel.json").read_text())
+    # no TCP port that a kernel starting beside it could also be handed
+    assert info["transport"] == "ipc" and info["ip"].startswith("/")
+    assert not Path(info["ip"]).parent.exists()
