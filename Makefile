@@ -13,6 +13,11 @@ UP_ARGS ?=
 # by `python -m infra up --db postgres` when it is first asked for).
 DEBIAN_PACKAGES := redis-server haproxy chromium chromium-driver wrk poppler-utils pen shellcheck
 
+# Let Python keep compiled modules in __pycache__/ (ignored by git). Where the environment
+# turns that off (this machine's does), every pytest process rewrites the assertions of some
+# 300 plugin modules again (about 3 s each time) and every process recompiles the project.
+unexport PYTHONDONTWRITEBYTECODE
+
 .DEFAULT_GOAL := help
 .PHONY: help setup system venv test test-unit up down status report jupyter clean
 
