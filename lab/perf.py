@@ -91,7 +91,7 @@ PROFILES = {
     # steps for the USL fit, the cross-check and the fit; the cache modes are compared in the
     # caching notebook, the layouts only in the full profile
     "quick": PerfProfile("quick", warmup_s=2, step_s=3, step_users=20, max_users=80,
-                         compare_users=25, compare_warmup_s=3, compare_s=6, wrk_s=2,
+                         compare_users=25, compare_warmup_s=3, compare_s=6, wrk_s=1,
                          wrk_connections=8, web_counts=(3, 1), worker_splits=((1, 6),),
                          experiments=("ceiling", "step_load", "crosscheck", "scalability"),
                          locust_probe=False, crosscheck_warmup_s=1),

@@ -9,7 +9,7 @@ COMMON = {
 PROFILES = {
     # minutes, for CI and a first look: short loads, one configuration where the full profile
     # compares several; every notebook says what it left out
-    "quick": {**COMMON, "profile": "quick", "wrk_seconds": 3, "fault_seconds": 3,
+    "quick": {**COMMON, "profile": "quick", "wrk_seconds": 2, "fault_seconds": 2,
               "fuzz_examples": 20,
               # the site's unit tests, not the lab's; browser tests: one per user journey
               "lab_unit_tests": False, "test_marker": "smoke",
