@@ -2,7 +2,9 @@
 directory, then export the write-up notebook to writeup/report.html and report.pdf.
 
 Each notebook runs in its own papermill process with a wall-clock limit, so a dead or hung
-kernel cannot hang the run; a failing notebook stops the run with its name and failing cell."""
+kernel cannot hang the run; a failing notebook stops the run with its name and failing cell.
+Notebooks run one at a time, except the test-suite ones (SIDE_BY_SIDE), which measure nothing
+and run together."""
 import json
 import os
 import platform
