@@ -49,7 +49,6 @@ def main(argv=None):
     parser.add_argument("--parameters", type=Path, help="a JSON file of parameter values")
     parser.add_argument("--cwd", type=Path, help="the kernel's working directory")
     parser.add_argument("--execution-timeout", type=float, help="seconds one cell may take")
-    parser.add_argument("--kernel", default="python3")
     args = parser.parse_args(argv)
 
     import papermill
@@ -59,7 +58,7 @@ def main(argv=None):
     try:
         papermill.execute_notebook(
             str(args.input), str(args.output), parameters=parameters,
-            kernel_name=args.kernel, cwd=str(args.cwd) if args.cwd else None,
+            kernel_name="python3", cwd=str(args.cwd) if args.cwd else None,
             execution_timeout=args.execution_timeout, progress_bar=False,
             kernel_manager_class=UnixSocketKernelManager)
     except PapermillExecutionError as error:

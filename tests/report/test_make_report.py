@@ -1,7 +1,7 @@
 """`python -m lab report --profile quick` end to end: every notebook runs on real stacks, the
 write-up is exported to HTML and PDF, and its text carries the run's own figures.
 
-It takes about four minutes, so it has its own marker: CI runs it with the rest of `make
+It takes under four minutes, so it has its own marker: CI runs it with the rest of `make
 test`; deselect it locally with `pytest -m "not report"`."""
 import html as html_escapes
 import json
